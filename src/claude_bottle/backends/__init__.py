@@ -1,0 +1,1 @@
+"""Backend plugins: the contract (``base``) and discovery (``registry``)."""

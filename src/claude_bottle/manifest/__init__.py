@@ -1,0 +1,1 @@
+"""Bottle and agent definitions: Markdown files with YAML front matter."""

@@ -1,0 +1,123 @@
+"""The only place the core and its plugins start processes.
+
+Backends build commands as data (:class:`Command`) and hand them to the :class:`Runner` the core gives
+them. That keeps every process call recordable in tests and keeps secrets off command lines and out of
+logs: a secret travels in ``Command.secret_env`` (merged into the child's environment, never shown),
+and ``argv`` refers to it by name only (``docker run -e NAME``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from claude_bottle.errors import BottleError
+
+__all__ = ["Command", "Result", "Runner", "SubprocessRunner", "redact"]
+
+log = logging.getLogger("claude_bottle.runner")
+
+
+@dataclass(frozen=True)
+class Command:
+    """A process to run. ``env`` adds to (not replaces) the parent's environment."""
+
+    argv: tuple[str, ...]
+    env: Mapping[str, str] = field(default_factory=dict)
+    secret_env: Mapping[str, str] = field(default_factory=dict, repr=False)
+    cwd: Path | None = None
+    input: bytes | None = field(default=None, repr=False)
+    timeout: float | None = None
+    check: bool = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "argv", tuple(self.argv))
+        for value in self.secret_env.values():
+            if value and any(value in arg for arg in self.argv):
+                raise ValueError("a secret value must never be put on a command line")
+
+    def display(self) -> str:
+        return " ".join(self.argv)
+
+
+@dataclass(frozen=True)
+class Result:
+    argv: tuple[str, ...]
+    returncode: int
+    stdout: str = ""
+    stderr: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+
+class Runner(Protocol):
+    def run(self, cmd: Command) -> Result: ...
+
+    def interactive(self, cmd: Command) -> int:
+        """Run with the terminal attached (stdin/stdout/stderr inherited); return the exit status."""
+        ...
+
+
+def redact(text: str, secrets: Sequence[str]) -> str:
+    for value in secrets:
+        if value and len(value) >= 4:
+            text = text.replace(value, "***")
+    return text
+
+
+def _first_line(text: str) -> str:
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    return lines[-1] if lines else ""
+
+
+class SubprocessRunner:
+    """Runs commands with :mod:`subprocess`, capturing output as text."""
+
+    def __init__(self, *, extra_secrets: Sequence[str] = ()) -> None:
+        self._secrets = list(extra_secrets)
+
+    def _env(self, cmd: Command) -> dict[str, str] | None:
+        if not cmd.env and not cmd.secret_env:
+            return None
+        return {**os.environ, **cmd.env, **cmd.secret_env}
+
+    def run(self, cmd: Command) -> Result:
+        secrets = [*self._secrets, *cmd.secret_env.values()]
+        log.debug("run: %s", redact(cmd.display(), secrets))
+        try:
+            proc = subprocess.run(  # noqa: S603 - argv is built as data, never through a shell
+                cmd.argv,
+                input=cmd.input,
+                capture_output=True,
+                env=self._env(cmd),
+                cwd=cmd.cwd,
+                timeout=cmd.timeout,
+                check=False,
+            )
+        except FileNotFoundError as exc:
+            raise BottleError(f"{cmd.argv[0]} not found on PATH", hint="install it, then retry") from exc
+        except subprocess.TimeoutExpired as exc:
+            raise BottleError(f"{cmd.argv[0]} {cmd.argv[1] if len(cmd.argv) > 1 else ''} timed out after {cmd.timeout}s".replace("  ", " ")) from exc
+        result = Result(
+            argv=cmd.argv,
+            returncode=proc.returncode,
+            stdout=redact(proc.stdout.decode(errors="replace"), secrets),
+            stderr=redact(proc.stderr.decode(errors="replace"), secrets),
+        )
+        if cmd.check and not result.ok:
+            detail = _first_line(result.stderr) or _first_line(result.stdout) or f"exit status {result.returncode}"
+            raise BottleError(f"`{' '.join(cmd.argv[:3])}` failed: {detail}")
+        return result
+
+    def interactive(self, cmd: Command) -> int:
+        try:
+            return subprocess.call(cmd.argv, env=self._env(cmd), cwd=cmd.cwd)  # noqa: S603
+        except FileNotFoundError as exc:
+            raise BottleError(f"{cmd.argv[0]} not found on PATH", hint="install it, then retry") from exc
