@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 __all__ = [
     "AgentDef",
     "AllowRule",
     "BottleDef",
+    "Definitions",
     "EgressDef",
     "EnvKind",
     "EnvValue",
@@ -18,9 +19,9 @@ __all__ = [
 ]
 
 
-class EnvKind(str, Enum):
+class EnvKind(StrEnum):
     LITERAL = "literal"
-    HOST = "host"      # "${HOST_VAR}": read from the host environment at `up`
+    HOST = "host"  # "${HOST_VAR}": read from the host environment at `up`
     PROMPT = "prompt"  # "?prompt text": asked on the TTY at `up`, never echoed
 
     @property
@@ -47,9 +48,12 @@ class AllowRule:
 
     host: str
     methods: tuple[str, ...] = ()  # empty: any method
-    paths: tuple[str, ...] = ()    # path prefixes; empty: any path
-    passthrough: bool = False      # TLS not intercepted; only the CONNECT/SNI host is checked
-    dlp_exempt: bool = False       # request scanning skipped for this host
+    paths: tuple[str, ...] = ()  # path prefixes; empty: any path
+    passthrough: bool = False  # TLS not intercepted; only the CONNECT/SNI host is checked
+    dlp_exempt: bool = False  # request scanning skipped for this host
+    # The name may resolve to a private address (intranet hosts, local test upstreams). Loopback,
+    # link-local, metadata and the bottle's own networks are still refused.
+    private: bool = False
 
 
 @dataclass(frozen=True)
@@ -65,26 +69,29 @@ class EgressDef:
 class SecretDef:
     """A credential the proxy injects: the agent only ever sees ``placeholder``-shaped text."""
 
-    name: str                      # the env var the agent sees (holding the placeholder)
-    source: EnvValue               # HOST or PROMPT; never a literal
-    hosts: tuple[str, ...]         # where the real value may be sent
+    name: str  # the env var the agent sees (holding the placeholder)
+    source: EnvValue  # HOST or PROMPT; never a literal
+    hosts: tuple[str, ...]  # where the real value may be sent
     header: str = "Authorization"  # which request header carries it
-    format: str = "Bearer {value}" # how the header value is built
+    format: str = "Bearer {value}"  # how the header value is built: ``format.replace("{value}", v)``
+    optional: bool = False  # a missing host variable / empty answer skips the secret silently
 
 
 @dataclass(frozen=True)
 class GitRemote:
     name: str
     url: str
-    ssh_key: str | None = None        # host path of a private key
-    host_key: str | None = None       # pinned known_hosts line (required for ssh)
-    token_env: str | None = None      # host env var holding an HTTPS token
-    branches: tuple[str, ...] = ()    # ref patterns the gate forwards
+    ssh_key: str | None = None  # host path of a private key
+    host_key: str | None = None  # pinned known_hosts line (required for ssh)
+    token_env: str | None = None  # host env var holding an HTTPS token (``token: "${VAR}"``)
+    branches: tuple[str, ...] = ()  # branch patterns the gate forwards; empty: the push patterns
 
 
 @dataclass(frozen=True)
 class GitDef:
-    push: tuple[str, ...] = ()        # extra ref patterns the agent may push ({slug} expands)
+    # Extra branch patterns the agent may push ({slug} expands), on top of the gate's default
+    # ``claude/{slug}`` and ``claude/{slug}/*``. Branch names, without ``refs/heads/``.
+    push: tuple[str, ...] = ()
     remotes: tuple[GitRemote, ...] = ()
 
 
@@ -108,3 +115,17 @@ class AgentDef:
     skills: tuple[str, ...] = ()
     prompt: str = ""
     env: dict[str, EnvValue] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Definitions:
+    """What ``up`` runs: the agent, the bottle it asked for, and warnings found on the way."""
+
+    agent: AgentDef
+    bottle: BottleDef
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def env(self) -> dict[str, EnvValue]:
+        """The agent's environment as declared: the bottle's env, then the agent's on top."""
+        return {**self.bottle.env, **self.agent.env}
