@@ -81,8 +81,10 @@ def _project_file(path: Path, cwd: Path) -> Path:
     """A project file must be a file inside the project: a symlink out of it could feed any file of
     the user's (a key, a token) into the bottle as the agent's prompt."""
     real = path.resolve()
-    if not real.is_relative_to(cwd.resolve()) or not real.is_file():
+    if not real.is_relative_to(cwd.resolve()):
         raise BottleError(f"{path}: points outside the project ({real}); copy the file in instead")
+    if not real.is_file():
+        raise BottleError(f"{path}: not a regular file")
     return path
 
 

@@ -179,7 +179,10 @@ def _secret(doc: Doc, name: str, node: Node, egress: EgressDef) -> SecretDef:
     if "format" in keys:
         fmt = doc.string(keys["format"], f"{where}.format")
         rest = fmt.replace("{value}", "", 1)
-        if "{value}" not in fmt or "{" in rest or "}" in rest or not fmt.isprintable():
+        if not fmt.isprintable():
+            # A line break in a header value would let the value smuggle extra headers.
+            raise doc.error(keys["format"], f"{where}.format must be one line of printable text")
+        if "{value}" not in fmt or "{" in rest or "}" in rest:
             raise doc.error(
                 keys["format"], f"{where}.format must contain '{{value}}' once and no other braces"
             )
