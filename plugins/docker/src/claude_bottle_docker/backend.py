@@ -1,0 +1,154 @@
+"""``DockerBackend``: bottles as a hardened container behind a sidecar bundle, on one docker engine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+from claude_bottle.backends.base import (
+    ActiveBottle,
+    Backend,
+    Bottle,
+    BottlePlan,
+    BottleSpec,
+    Problem,
+    Progress,
+    SecretValues,
+)
+from claude_bottle.errors import BottleError
+from claude_bottle.identity import Names
+from claude_bottle.plan import CleanupPlan, CleanupReport
+from claude_bottle.runner import Command
+from claude_bottle.state import list_state_dirs
+from claude_bottle_docker import images
+from claude_bottle_docker.cleanup import inventory, plan_items, remove_items, remove_slug
+from claude_bottle_docker.docker import DOCKER, inspect_command, is_running, logs_command, parse_inspect
+from claude_bottle_docker.launch import LaunchInputs, run_launch
+from claude_bottle_docker.preflight import docker_problems, server_version
+from claude_bottle_docker.render import literal_env, render_stage
+from claude_bottle_docker.topology import (
+    AGENT_USER,
+    BUNDLE_ALIASES,
+    MEMORY_LIMIT,
+    PIDS_LIMIT,
+    WORKSPACE,
+    agent_env,
+)
+
+__all__ = ["DockerBackend"]
+
+
+class DockerBackend(Backend):
+    """The default backend. Needs the ``docker`` CLI and a daemon the user may talk to."""
+
+    NAME: ClassVar[str] = "docker"
+
+    # -- checks ---------------------------------------------------------------------------------
+    def preflight(self) -> list[Problem]:
+        return docker_problems(self.runner)
+
+    def describe(self) -> dict[str, str]:
+        version = server_version(self.runner)
+        return {"docker server": version} if version else {}
+
+    # -- one bottle -----------------------------------------------------------------------------
+    def prepare(self, *, spec: BottleSpec, stage_dir: Path) -> BottlePlan:
+        names = Names(spec.slug)
+        refs = images.image_refs(self.settings, runner=self.runner)
+        env, secret_names = literal_env(spec)
+        render_stage(spec=spec, stage_dir=stage_dir, settings=self.settings)
+        workspace = str(spec.cwd) if spec.workspace else None
+        data = {
+            "agent_image": refs.agent,
+            "sidecars_image": refs.sidecars,
+            "env": agent_env(literal_env=env),
+            "secret_env_names": list(secret_names),
+            "workspace": workspace,
+        }
+        return BottlePlan(
+            spec=spec,
+            backend=self.NAME,
+            images=(("agent", refs.agent), ("sidecars", refs.sidecars)),
+            sidecars=BUNDLE_ALIASES,
+            allowed_hosts=spec.bottle.egress.hosts,
+            networks=(names.internal_net, names.egress_net),
+            stage_dir=stage_dir,
+            details=(
+                ("agent container", f"{names.agent} (user {AGENT_USER}, no capabilities, "
+                                    f"{MEMORY_LIMIT} memory, {PIDS_LIMIT} pids)"),
+                ("sidecar bundle", f"{names.bundle} (proxy egress:3128, DNS for bundle names only)"),
+                ("internal network", f"{names.internal_net} (no route off the bottle)"),
+                ("egress network", names.egress_net),
+                ("workspace", f"copy of {workspace} at {WORKSPACE}" if workspace else "none"),
+            ),
+            data=data,
+        )
+
+    def launch(self, *, plan: BottlePlan, secrets: SecretValues, progress: Progress) -> Bottle:
+        spec = plan.spec
+        with progress.phase("images"):
+            refs = images.ensure_images(runner=self.runner, settings=self.settings, progress=progress)
+        data = plan.data
+        workspace = data.get("workspace")
+        stage_dir = plan.stage_dir or spec.state_dir / "stage"
+        inp = LaunchInputs(
+            slug=spec.slug,
+            agent_name=spec.agent.name,
+            home=str(self.settings.home),
+            agent_image=refs.agent,
+            sidecars_image=refs.sidecars,
+            stage_dir=stage_dir,
+            logs_dir=spec.state_dir / "logs",
+            env=dict(data.get("env") or {}),  # type: ignore[call-overload]
+            secret_env_names=tuple(data.get("secret_env_names") or ()),  # type: ignore[arg-type]
+            prompt=spec.agent.prompt,
+            workspace=Path(str(workspace)) if workspace else None,
+        )
+        missing = [n for n in inp.secret_env_names if n not in secrets.env]
+        if missing:
+            raise BottleError(f"no value for secret environment variable {missing[0]}")
+        secret_env = {n: secrets.env[n] for n in inp.secret_env_names}
+        services = run_launch(self.runner, inp, secret_env=secret_env, progress=progress)
+        return Bottle(slug=spec.slug, backend=self.NAME, state_dir=spec.state_dir, services=services)
+
+    def down(self, *, slug: str) -> CleanupReport:
+        return remove_slug(self.runner, slug)
+
+    def exec_argv(self, *, slug: str, argv: list[str], interactive: bool) -> int:
+        agent = Names(slug).agent
+        info = parse_inspect(self.runner.run(inspect_command(agent)).stdout)
+        if info is None or not is_running(info):
+            raise BottleError(f"bottle {slug} is not running", hint="see `claude-bottle list`")
+        flags = ["--interactive", "--tty"] if interactive else ["--interactive"]
+        cmd = Command((DOCKER, "exec", *flags, "--user", AGENT_USER, "--workdir", WORKSPACE, agent, *argv))
+        return self.runner.interactive(cmd)
+
+    def logs(self, *, slug: str, follow: bool) -> int:
+        bundle = Names(slug).bundle
+        if parse_inspect(self.runner.run(inspect_command(bundle)).stdout) is None:
+            raise BottleError(f"bottle {slug} has no sidecar bundle", hint="see `claude-bottle list`")
+        return self.runner.interactive(logs_command(bundle, follow=follow))
+
+    # -- all bottles ----------------------------------------------------------------------------
+    def enumerate_active(self) -> list[ActiveBottle]:
+        metas = [m for d in list_state_dirs(self.settings.state_root)
+                 if (m := d.read()) is not None and m.backend == self.NAME and m.live]
+        if not metas:
+            return []
+        running: dict[str, set[str]] = {}
+        for res in inventory(self.runner):
+            if res.kind == "container" and res.running:
+                running.setdefault(res.slug, set()).add(res.role)
+        return [
+            ActiveBottle(slug=m.slug, backend=self.NAME, agent=m.agent, started_at=m.started_at,
+                         services=m.services or BUNDLE_ALIASES)
+            for m in metas
+            if {"agent", "sidecars"} <= running.get(m.slug, set())
+        ]
+
+    def prepare_cleanup(self, *, protected: frozenset[str]) -> CleanupPlan:
+        return plan_items(inventory(self.runner), protected=protected, home=str(self.settings.home))
+
+    def cleanup(self, *, plan: CleanupPlan) -> CleanupReport:
+        return remove_items(self.runner, plan.for_backend(self.NAME).items)
+

@@ -1,0 +1,134 @@
+"""``launch``: networks, the bundle, the hardened agent, provisioning; undone as a whole on failure.
+
+Crash safety does not depend on this process surviving: every object is labelled in the same docker
+call that creates it, so a ``kill -9`` at any point leaves only labelled objects that ``cleanup``
+finds. A failure this process *does* see (an error, Ctrl-C) removes everything labelled with the slug,
+which also catches an object whose creating call failed after the engine had already made it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from claude_bottle.errors import BottleError
+from claude_bottle.identity import Names, labels
+from claude_bottle_docker import bundle as bundle_mod
+from claude_bottle_docker import provision
+from claude_bottle_docker.cleanup import remove_slug
+from claude_bottle_docker.topology import (
+    BUNDLE_ALIASES,
+    PROXY_PORT,
+    AgentRun,
+    agent_run_command,
+    network_create_command,
+)
+
+if TYPE_CHECKING:
+    from claude_bottle.backends.base import Progress
+    from claude_bottle.runner import Runner
+
+__all__ = ["LaunchInputs", "bundle_spec", "run_launch"]
+
+BACKEND = "docker"
+CONFIG_DIR = "/etc/claude-bottle"
+LOG_DIR = "/var/log/claude-bottle"
+
+
+@dataclass(frozen=True)
+class LaunchInputs:
+    """What ``prepare`` decided, unpacked from ``BottlePlan.data``."""
+
+    slug: str
+    agent_name: str
+    home: str
+    agent_image: str
+    sidecars_image: str
+    stage_dir: Path
+    logs_dir: Path
+    env: Mapping[str, str]
+    secret_env_names: tuple[str, ...]
+    prompt: str
+    workspace: Path | None
+
+    def labels(self, role: str) -> dict[str, str]:
+        return labels(slug=self.slug, backend=BACKEND, role=role, agent=self.agent_name, home=self.home)
+
+
+def bundle_spec(inp: LaunchInputs, names: Names) -> bundle_mod.BundleSpec:
+    # Egress network first: the bundle's default route must leave through it, not the internal one.
+    return bundle_mod.BundleSpec(
+        name=names.bundle,
+        image=inp.sidecars_image,
+        labels=inp.labels("sidecars"),
+        networks=(bundle_mod.NetworkAttach(names.egress_net),
+                  bundle_mod.NetworkAttach(names.internal_net, BUNDLE_ALIASES)),
+        mounts=(bundle_mod.Mount(inp.stage_dir, CONFIG_DIR, read_only=True),
+                bundle_mod.Mount(inp.logs_dir, LOG_DIR, read_only=False)),
+    )
+
+
+def run_launch(runner: Runner, inp: LaunchInputs, *, secret_env: Mapping[str, str],
+               progress: Progress) -> tuple[str, ...]:
+    """Create and provision the bottle; return its services. On any failure remove what was made."""
+    names = Names(inp.slug)
+    try:
+        _steps(runner, inp, names, secret_env=secret_env, progress=progress)
+    except KeyboardInterrupt:
+        _undo(runner, inp, names, progress)
+        raise
+    except BottleError as exc:
+        leftover = _undo(runner, inp, names, progress)
+        raise BottleError(f"{exc.message}; {leftover}", hint=exc.hint) from exc
+    except Exception:  # a bug, but still leave nothing behind
+        _undo(runner, inp, names, progress)
+        raise
+    return BUNDLE_ALIASES
+
+
+def _steps(runner: Runner, inp: LaunchInputs, names: Names, *, secret_env: Mapping[str, str],
+           progress: Progress) -> None:
+    with progress.phase("networks"):
+        runner.run(network_create_command(names.internal_net, inp.labels("net-internal"), internal=True))
+        runner.run(network_create_command(names.egress_net, inp.labels("net-egress"), internal=False))
+    with progress.phase("bundle"):
+        inp.logs_dir.mkdir(parents=True, exist_ok=True)
+        info = bundle_mod.start_bundle(runner, bundle_spec(inp, names))
+        egress_ip, internal_ip = info.ips.get(names.egress_net), info.ips.get(names.internal_net)
+        if not egress_ip or not internal_ip:
+            raise BottleError(f"the sidecar bundle {names.bundle} got no address on its networks")
+    with progress.phase("proxy ready"):
+        bundle_mod.wait_ready(runner, names.bundle, host=egress_ip, port=PROXY_PORT)
+    with progress.phase("agent"):
+        run = AgentRun(names=names, image=inp.agent_image, labels=inp.labels("agent"), env=inp.env,
+                       secret_env_names=inp.secret_env_names, dns=internal_ip)
+        runner.run(agent_run_command(run, secret_env))
+    with progress.phase("provision"):
+        provision.install_ca(runner, names.agent, provision.fetch_bundle_ca(runner, names.bundle))
+        archive = provision.build_user_archive(prompt=inp.prompt, workspace=inp.workspace)
+        if archive.skipped:
+            shown = ", ".join(archive.skipped[:5]) + (" ..." if len(archive.skipped) > 5 else "")
+            progress.note(f"not copied to /workspace ({len(archive.skipped)}): {shown}")
+        if archive.data:
+            provision.install_user_files(runner, names.agent, archive)
+
+
+def _undo(runner: Runner, inp: LaunchInputs, names: Names, progress: Progress) -> str:
+    """Remove every object of this slug; keep the bundle's last words first. Returns what happened."""
+    with progress.phase("undo"):
+        try:
+            tail = bundle_mod.logs_tail(runner, names.bundle, lines=200)
+            if tail:
+                inp.logs_dir.mkdir(parents=True, exist_ok=True)
+                (inp.logs_dir / "bundle-failed-start.log").write_text(tail + "\n")
+        except (BottleError, OSError):
+            pass
+        try:
+            report = remove_slug(runner, inp.slug)
+        except BottleError as exc:
+            return f"could not remove what was made ({exc.message}): run `claude-bottle cleanup`"
+    if report.failed:
+        return f"{len(report.failed)} object(s) could not be removed: run `claude-bottle cleanup`"
+    return "removed everything this up had made"

@@ -1,0 +1,39 @@
+"""What ``prepare`` writes and decides without touching docker: the agent's environment and the bundle's
+stage dir (``bundle.yaml`` and the upstream CA), mounted read-only at ``/etc/claude-bottle``."""
+
+from __future__ import annotations
+
+import shutil
+from typing import TYPE_CHECKING
+
+from claude_bottle.manifest.model import EnvKind
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from claude_bottle.backends.base import BottleSpec
+    from claude_bottle.config import Settings
+
+__all__ = ["UPSTREAM_CA", "literal_env", "render_stage"]
+
+BUNDLE_CONFIG = "bundle.yaml"
+UPSTREAM_CA = "upstream-ca.pem"
+
+
+def literal_env(spec: BottleSpec) -> tuple[dict[str, str], tuple[str, ...]]:
+    """The agent's user-defined env: literals (safe on a command line) and the names of the secret
+    ones (``${HOST}`` / ``?prompt``), whose values come from ``SecretValues.env`` at launch. The agent
+    definition's values override the bottle's."""
+    merged = {**spec.bottle.env, **spec.agent.env}
+    literals = {k: v.raw for k, v in merged.items() if v.kind is EnvKind.LITERAL}
+    secret = tuple(sorted(k for k, v in merged.items() if v.kind is not EnvKind.LITERAL))
+    return literals, secret
+
+
+def render_stage(*, spec: BottleSpec, stage_dir: Path, settings: Settings) -> None:
+    from claude_bottle.sidecars.config import render_bundle_config
+
+    stage_dir.mkdir(parents=True, exist_ok=True)
+    (stage_dir / BUNDLE_CONFIG).write_text(render_bundle_config(spec=spec))
+    if settings.extra_ca_certs is not None:
+        shutil.copyfile(settings.extra_ca_certs, stage_dir / UPSTREAM_CA)

@@ -1,0 +1,96 @@
+"""launch with a recording runner: the order of steps, and that a failure at any step removes
+everything labelled with the slug before raising one line."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from claude_bottle.backends.base import NullProgress
+from claude_bottle.errors import BottleError
+from claude_bottle.runner import Result
+from claude_bottle_docker import bundle as bundle_mod
+from claude_bottle_docker.launch import LaunchInputs, run_launch
+
+SLUG = "claude-abcde"
+
+
+def inputs(tmp_path: Path) -> LaunchInputs:
+    return LaunchInputs(slug=SLUG, agent_name="claude", home=str(tmp_path), agent_image="a:1",
+                        sidecars_image="s:1", stage_dir=tmp_path / "stage", logs_dir=tmp_path / "logs",
+                        env={"HTTP_PROXY": "http://egress:3128"}, secret_env_names=(), prompt="hi",
+                        workspace=None)
+
+
+def _id(name: str) -> str:
+    return hashlib.sha256(name.encode()).hexdigest()
+
+
+def fake_engine(fail_at: str | None = None, exc: BaseException | None = None):
+    made: list[tuple[str, str]] = []
+
+    def answer(cmd):
+        argv = cmd.argv
+        verb = " ".join(argv[1:3])
+        if fail_at and fail_at in " ".join(argv):
+            if exc is not None:
+                raise exc
+            return Result(argv, 1, stderr=f"Error response from daemon: simulated failure of {fail_at}")
+        if verb == "network create":
+            made.append(("network", argv[-1]))
+        elif argv[1] in ("create", "run"):
+            made.append(("container", argv[argv.index("--name") + 1]))
+        elif verb == "container inspect":
+            nets = {"claude-bottle-egress-" + SLUG: {"IPAddress": "127.0.0.1"},
+                    "claude-bottle-net-" + SLUG: {"IPAddress": "172.30.0.2"}}
+            return Result(argv, 0, stdout=json.dumps([{"State": {"Running": True},
+                                                       "NetworkSettings": {"Networks": nets}}]))
+        elif argv[1] == "exec" and "cat" in argv:
+            return Result(argv, 0, stdout="-----BEGIN CERTIFICATE-----\nx\n")
+        elif "--format" in argv:  # inventory by label
+            kind = {"ps": "container", "network": "network", "volume": "volume"}[argv[1]]
+            rows = [json.dumps({"id": _id(n), "name": n, "slug": SLUG, "role": "r"}) for k, n in made if k == kind]
+            return Result(argv, 0, stdout="\n".join(rows))
+        return None
+
+    return answer, made
+
+
+@pytest.fixture(autouse=True)
+def proxy_answers(monkeypatch):
+    monkeypatch.setattr(bundle_mod, "_connects", lambda host, port, timeout: True)
+    monkeypatch.setattr(bundle_mod.wait_ready, "__kwdefaults__",
+                        {**bundle_mod.wait_ready.__kwdefaults__, "connects": lambda *a: True})
+
+
+def test_steps_in_order(recorder, tmp_path):
+    recorder.answer, made = fake_engine()
+    services = run_launch(recorder, inputs(tmp_path), secret_env={}, progress=NullProgress())
+    assert services == ("egress", "git-gate", "supervise")
+    verbs = [" ".join(c.argv[1:3]) for c in recorder.calls]
+    assert verbs.index("network create") < verbs.index("create --name") < verbs.index("run --detach")
+    run = next(c.argv for c in recorder.calls if c.argv[1] == "run")
+    assert run[run.index("--dns") + 1] == "172.30.0.2"  # the bundle's address on the internal network
+    assert not any(c.argv[1] == "rm" for c in recorder.calls)
+
+
+@pytest.mark.parametrize("fail_at", ["network create", "network connect", "start", "run --detach",
+                                     "cat /run/claude-bottle/ca/ca.pem", "--extract"])
+def test_failure_at_any_step_removes_everything_of_the_slug(recorder, tmp_path, fail_at):
+    recorder.answer, made = fake_engine(fail_at)
+    with pytest.raises(BottleError) as info:
+        run_launch(recorder, inputs(tmp_path), secret_env={}, progress=NullProgress())
+    assert "removed everything this up had made" in str(info.value)
+    removed = {c.argv[-1] for c in recorder.calls if c.argv[1] in ("rm", "network") and c.argv[2] in ("--force", "rm")}
+    assert {_id(name)[:12] for _, name in made} <= removed  # removal goes by (short) ID
+
+
+def test_ctrl_c_undoes_then_propagates(recorder, tmp_path):
+    recorder.answer, made = fake_engine("run --detach", KeyboardInterrupt())
+    with pytest.raises(KeyboardInterrupt):
+        run_launch(recorder, inputs(tmp_path), secret_env={}, progress=NullProgress())
+    removed = {c.argv[-1] for c in recorder.calls if c.argv[1] in ("rm", "network") and c.argv[2] in ("--force", "rm")}
+    assert made and {_id(name)[:12] for _, name in made} <= removed
