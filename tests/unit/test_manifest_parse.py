@@ -516,3 +516,9 @@ def test_wildcard_secret_host_covered_by_wider_wildcard() -> None:
         "*.api.example.com",
         "a.example.com",
     )
+
+
+def test_deep_nesting_is_an_error_not_a_crash() -> None:
+    text = "---\nskills: " + "[" * 20000 + "]" * 20000 + "\n---\n"
+    with pytest.raises(BottleError, match=r"^/f\.md:1: invalid YAML: nested too deeply$"):
+        parse_agent(name="a", path="/f.md", text=text, project=True)

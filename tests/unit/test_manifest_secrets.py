@@ -82,7 +82,10 @@ def test_env_modes_resolve() -> None:
         "AGENT_HOST": "agent-host",
         "AGENT_ASK": "answer",
     }
-    assert asker.asked == ["your pin", f"env.AGENT_ASK (for {AGENT})"]
+    assert asker.asked == [
+        f"your pin (env.ASK, asked by {BOTTLE})",
+        f"env.AGENT_ASK (asked by {AGENT})",
+    ]
 
 
 def test_env_host_variable_set_but_empty_is_an_empty_value() -> None:

@@ -74,6 +74,9 @@ class Doc:
         except yaml.YAMLError as exc:
             problem = " ".join(str(exc).split())
             raise BottleError(f"{self.path}:1: invalid YAML: {problem}") from None
+        except RecursionError:
+            # The composer recurses per nesting level; a hostile file must not crash the CLI.
+            raise BottleError(f"{self.path}:1: invalid YAML: nested too deeply") from None
 
     # -- typed reads ------------------------------------------------------------------------------
     def is_null(self, node: Node) -> bool:

@@ -24,7 +24,10 @@ def _resolve(
     if value.kind is EnvKind.HOST:
         return environ.get(value.raw) or None
     if value.kind is EnvKind.PROMPT:
-        return ask(value.raw or f"{label} (for {wanted_by})") or None
+        # The prompt text may come from a cloned repository's agent: always say which file asks and
+        # for what, so a question dressed up as something else cannot phish a password.
+        what = f"{value.raw} ({label}, " if value.raw else f"{label} ("
+        return ask(f"{what}asked by {wanted_by})") or None
     raise AssertionError("literal values are not secrets")
 
 
