@@ -12,6 +12,8 @@ import ipaddress
 import re
 from urllib.parse import urlsplit
 
+from claude_bottle.identity import is_agent_name
+
 __all__ = [
     "RESERVED_ENV",
     "env_name_problem",
@@ -32,7 +34,6 @@ __all__ = [
 
 _LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 _ENV = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")  # same rule as agent names in slugs
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # RFC 9110 field-name / method token
 _REMOTE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 _SCP = re.compile(r"^(?:[A-Za-z0-9._-]+@)?([A-Za-z0-9.-]+):(?!//)(.+)$")
@@ -131,7 +132,8 @@ def env_name_problem(name: str) -> str | None:
 
 
 def name_problem(name: str) -> str | None:
-    if not _NAME.match(name):
+    """Agent and bottle names: the agent's name goes into the bottle's slug and resource names."""
+    if not is_agent_name(name):
         return "must be lowercase letters, digits and '-' (at most 40, not starting or ending with '-')"
     return None
 
