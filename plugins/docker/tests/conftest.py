@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from claude_bottle.errors import BottleError
 from claude_bottle.runner import Command, Result
 
 
@@ -23,8 +24,6 @@ class RecordingRunner:
         self.calls.append(cmd)
         result = self.answer(cmd) or Result(argv=cmd.argv, returncode=0)
         if cmd.check and not result.ok:
-            from claude_bottle.errors import BottleError
-
             raise BottleError(f"`{' '.join(cmd.argv[:3])}` failed: {result.stderr.strip()}")
         return result
 

@@ -43,7 +43,8 @@ def test_published_ports_and_first_network_aliases_for_other_topologies():
 
 
 def _inspect(running):
-    return Result((), 0, stdout=json.dumps([{"State": {"Running": running}, "NetworkSettings": {"Networks": {}}}]))
+    info = {"State": {"Running": running}, "NetworkSettings": {"Networks": {}}}
+    return Result((), 0, stdout=json.dumps([info]))
 
 
 class Clock:
@@ -77,7 +78,7 @@ def test_wait_ready_says_why_when_the_bundle_dies(recorder):
 
     recorder.answer = answer
     clock = Clock()
-    with pytest.raises(BottleError, match="stopped while starting: .*bad bundle.yaml"):
+    with pytest.raises(BottleError, match=r"stopped while starting: .*bad bundle\.yaml"):
         wait_ready(recorder, "b", host="h", port=1, connects=lambda *a: False, clock=clock, sleep=clock.sleep)
 
 

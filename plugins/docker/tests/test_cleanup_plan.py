@@ -72,7 +72,8 @@ def test_inventory_refuses_to_guess_when_docker_cannot_answer(recorder):
 def test_remove_slug_lists_by_slug_and_removes_every_kind(recorder):
     rows = {
         "ps": {"id": "c1", "name": "claude-bottle-a-11111", "slug": "a-11111", "role": "agent", "home": "/x"},
-        "network": {"id": "n1", "name": "claude-bottle-net-a-11111", "slug": "a-11111", "role": "net-internal"},
+        "network": {"id": "n1", "name": "claude-bottle-net-a-11111", "slug": "a-11111",
+                    "role": "net-internal"},
         "volume": None,
     }
 

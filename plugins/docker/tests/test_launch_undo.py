@@ -46,17 +46,23 @@ def fake_engine(fail_at: str | None = None, exc: BaseException | None = None):
         elif verb == "container inspect":
             nets = {"claude-bottle-egress-" + SLUG: {"IPAddress": "127.0.0.1"},
                     "claude-bottle-net-" + SLUG: {"IPAddress": "172.30.0.2"}}
-            return Result(argv, 0, stdout=json.dumps([{"State": {"Running": True},
-                                                       "NetworkSettings": {"Networks": nets}}]))
+            info = {"State": {"Running": True}, "NetworkSettings": {"Networks": nets}}
+            return Result(argv, 0, stdout=json.dumps([info]))
         elif argv[1] == "exec" and "cat" in argv:
             return Result(argv, 0, stdout="-----BEGIN CERTIFICATE-----\nx\n")
         elif "--format" in argv:  # inventory by label
             kind = {"ps": "container", "network": "network", "volume": "volume"}[argv[1]]
-            rows = [json.dumps({"id": _id(n), "name": n, "slug": SLUG, "role": "r"}) for k, n in made if k == kind]
+            rows = [json.dumps({"id": _id(n), "name": n, "slug": SLUG, "role": "r"})
+                    for k, n in made if k == kind]
             return Result(argv, 0, stdout="\n".join(rows))
         return None
 
     return answer, made
+
+
+def _removed(recorder) -> set[str]:
+    return {c.argv[-1] for c in recorder.calls
+            if c.argv[1] in ("rm", "network") and c.argv[2] in ("--force", "rm")}
 
 
 @pytest.fixture(autouse=True)
@@ -67,7 +73,7 @@ def proxy_answers(monkeypatch):
 
 
 def test_steps_in_order(recorder, tmp_path):
-    recorder.answer, made = fake_engine()
+    recorder.answer, _ = fake_engine()
     services = run_launch(recorder, inputs(tmp_path), secret_env={}, progress=NullProgress())
     assert services == ("egress", "git-gate", "supervise")
     verbs = [" ".join(c.argv[1:3]) for c in recorder.calls]
@@ -84,7 +90,7 @@ def test_failure_at_any_step_removes_everything_of_the_slug(recorder, tmp_path, 
     with pytest.raises(BottleError) as info:
         run_launch(recorder, inputs(tmp_path), secret_env={}, progress=NullProgress())
     assert "removed everything this up had made" in str(info.value)
-    removed = {c.argv[-1] for c in recorder.calls if c.argv[1] in ("rm", "network") and c.argv[2] in ("--force", "rm")}
+    removed = _removed(recorder)
     assert {_id(name)[:12] for _, name in made} <= removed  # removal goes by (short) ID
 
 
@@ -92,5 +98,5 @@ def test_ctrl_c_undoes_then_propagates(recorder, tmp_path):
     recorder.answer, made = fake_engine("run --detach", KeyboardInterrupt())
     with pytest.raises(KeyboardInterrupt):
         run_launch(recorder, inputs(tmp_path), secret_env={}, progress=NullProgress())
-    removed = {c.argv[-1] for c in recorder.calls if c.argv[1] in ("rm", "network") and c.argv[2] in ("--force", "rm")}
+    removed = _removed(recorder)
     assert made and {_id(name)[:12] for _, name in made} <= removed

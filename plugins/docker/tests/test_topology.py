@@ -5,7 +5,8 @@ from claude_bottle_docker.topology import AgentRun, agent_env, agent_run_command
 
 
 def _run(**kw):
-    base = dict(names=Names("claude-abcde"), image="claude-bottle-agent:1", labels={"dev.claude-bottle.slug": "claude-abcde"},
+    base = dict(names=Names("claude-abcde"), image="claude-bottle-agent:1",
+                labels={"dev.claude-bottle.slug": "claude-abcde"},
                 env=agent_env(literal_env={"HTTP_PROXY": "http://evil:1", "EDITOR": "vi"}),
                 secret_env_names=("API_TOKEN",), dns="172.30.0.2")
     base.update(kw)
@@ -17,10 +18,13 @@ def test_agent_is_hardened_and_only_on_the_internal_network():
     joined = " ".join(argv)
     for flag in ("--cap-drop ALL", "--security-opt no-new-privileges", "--user claude",
                  "--network claude-bottle-net-claude-abcde", "--dns 172.30.0.2", "--pids-limit",
-                 "--memory", "net.ipv6.conf.all.disable_ipv6=1", "--label dev.claude-bottle.slug=claude-abcde"):
+                 "--memory", "net.ipv6.conf.all.disable_ipv6=1",
+                 "--label dev.claude-bottle.slug=claude-abcde"):
         assert flag in joined, flag
     assert argv.count("--network") == 1
-    for forbidden in ("--privileged", "docker.sock", "--network host", "--volume", "--mount", "-v", "--cap-add"):
+    forbidden_flags = ("--privileged", "docker.sock", "--network host", "--volume", "--mount", "-v",
+                       "--cap-add")
+    for forbidden in forbidden_flags:
         assert forbidden not in argv and forbidden not in joined, forbidden
 
 

@@ -189,7 +189,8 @@ def wait_ready(
         if now >= next_check or now >= deadline:
             info = parse_inspect(runner.run(inspect_command(name)).stdout)
             if info is None or not is_running(info):
-                raise BottleError(f"the sidecar bundle {name} stopped while starting: {_last_line(runner, name)}")
+                why = _last_line(runner, name)
+                raise BottleError(f"the sidecar bundle {name} stopped while starting: {why}")
             if now >= deadline:
                 raise BottleError(f"the egress proxy in {name} did not answer on {host}:{port} within "
                                   f"{timeout:.0f}s: {_last_line(runner, name)}")

@@ -74,7 +74,8 @@ def list_command(kind: str, *, filters: Iterable[str] = ()) -> Command:
     """List ``kind`` objects carrying our slug label (plus any extra ``label=...`` filters).
 
     Filtering on the slug label *key* in the engine means an object without it is never even seen."""
-    argv = {"container": [DOCKER, "ps", "--all", "--no-trunc"], "network": [DOCKER, "network", "ls", "--no-trunc"],
+    argv = {"container": [DOCKER, "ps", "--all", "--no-trunc"],
+            "network": [DOCKER, "network", "ls", "--no-trunc"],
             "volume": [DOCKER, "volume", "ls"]}[kind]
     for f in (f"label={LABEL_SLUG}", *filters):
         argv += ["--filter", f]
@@ -83,8 +84,8 @@ def list_command(kind: str, *, filters: Iterable[str] = ()) -> Command:
 
 def parse_list(kind: str, stdout: str) -> list[Resource]:
     out = []
-    for line in stdout.splitlines():
-        line = line.strip()
+    for raw in stdout.splitlines():
+        line = raw.strip()
         if not line:
             continue
         row = json.loads(line)

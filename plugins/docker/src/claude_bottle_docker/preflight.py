@@ -23,7 +23,8 @@ def classify(stderr: str) -> Problem:
     text = stderr.lower()
     if "permission denied" in text:
         return Problem("permission denied on the docker socket",
-                       "add your user to the docker group (`sudo usermod -aG docker $USER`), then log in again")
+                       "add your user to the docker group (`sudo usermod -aG docker $USER`), "
+                       "then log in again")
     if "cannot connect" in text or "is the docker daemon running" in text or "connection refused" in text:
         return Problem("the docker daemon is not reachable",
                        "start it (`sudo systemctl start docker`) or fix DOCKER_HOST / the docker context")

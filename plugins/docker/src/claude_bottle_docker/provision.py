@@ -42,7 +42,8 @@ def install_ca(runner: Runner, agent: str, pem: bytes) -> None:
     and the system bundle OpenSSL, curl, git and Python read (what update-ca-certificates would
     produce, without its seconds of rehashing)."""
     script = f"cat > {CA_PATH_IN_AGENT} && cat {CA_PATH_IN_AGENT} >> {SYSTEM_CA_BUNDLE}"
-    runner.run(Command((DOCKER, "exec", "-i", "--user", "root", agent, "sh", "-c", script), input=pem, timeout=60))
+    argv = (DOCKER, "exec", "-i", "--user", "root", agent, "sh", "-c", script)
+    runner.run(Command(argv, input=pem, timeout=60))
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,7 @@ def install_user_files(runner: Runner, agent: str, archive: WorkspaceArchive) ->
     """Unpack the archive as the agent user, so everything it gets is its own."""
     runner.run(Command(
         (DOCKER, "exec", "-i", "--user", AGENT_USER, "--workdir", "/", agent,
-         "tar", "--extract", "--file", "-", "--directory", "/", "--no-same-owner", "--delay-directory-restore"),
+         "tar", "--extract", "--file", "-", "--directory", "/", "--no-same-owner",
+         "--delay-directory-restore"),
         input=archive.data, timeout=600,
     ))

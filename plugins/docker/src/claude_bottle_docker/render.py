@@ -31,7 +31,7 @@ def literal_env(spec: BottleSpec) -> tuple[dict[str, str], tuple[str, ...]]:
 
 
 def render_stage(*, spec: BottleSpec, stage_dir: Path, settings: Settings) -> None:
-    from claude_bottle.sidecars.config import render_bundle_config
+    from claude_bottle.sidecars.config import render_bundle_config  # noqa: PLC0415 - pyyaml only if used
 
     stage_dir.mkdir(parents=True, exist_ok=True)
     (stage_dir / BUNDLE_CONFIG).write_text(render_bundle_config(spec=spec))
