@@ -51,10 +51,9 @@ def split_front_matter(path: str, text: str) -> tuple[str, str]:
 
 @dataclass(frozen=True)
 class Doc:
-    """One manifest file being read: where it is, and what kind of definition it holds."""
+    """One manifest file being read; its path starts every error message."""
 
     path: str
-    kind: str  # "bottle" or "agent": names the top level in messages
 
     # -- positions and errors -------------------------------------------------------------------
     def line(self, node: Node) -> int:

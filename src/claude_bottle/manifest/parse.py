@@ -60,7 +60,7 @@ class ParsedAgent:
 
 
 def _front(path: str, text: str, kind: str, keys: tuple[str, ...]) -> tuple[Doc, dict[str, Node], str]:
-    doc = Doc(path=path, kind=kind)
+    doc = Doc(path=path)
     yaml_text, body = split_front_matter(path, text)
     root = doc.compose(yaml_text)
     if root is None:
