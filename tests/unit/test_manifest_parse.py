@@ -522,3 +522,13 @@ def test_deep_nesting_is_an_error_not_a_crash() -> None:
     text = "---\nskills: " + "[" * 20000 + "]" * 20000 + "\n---\n"
     with pytest.raises(BottleError, match=r"^/f\.md:1: invalid YAML: nested too deeply$"):
         parse_agent(name="a", path="/f.md", text=text, project=True)
+
+
+def test_unclosed_bracket_points_at_where_it_opened() -> None:
+    text = "---\negress:\n  allow: [a.example,\n    b.example\nenv: {}\n---\n"
+    with pytest.raises(BottleError) as info:
+        parse_bottle(name="x", path="/f.md", text=text)
+    assert str(info.value) == (
+        "/f.md:5: invalid YAML: expected ',' or ']', but got ':' "
+        "(while parsing a flow sequence started on line 3)"
+    )

@@ -67,8 +67,17 @@ class Doc:
             return yaml.compose(yaml_text, Loader=yaml.SafeLoader)
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
+            if exc.context_mark is not None and mark is not None and mark.index >= len(yaml_text.rstrip()):
+                # The parser ran off the end (an unclosed bracket or quote): the line where the
+                # unfinished thing started is the one to fix, not the closing '---'.
+                mark = exc.context_mark
             line = mark.line + 2 if mark is not None else 1
             problem = " ".join(str(exc.problem or exc.context or "unreadable").split())
+            context = exc.context_mark
+            if exc.context and context is not None and mark is not None and context.line != mark.line:
+                problem = f"{problem} ({' '.join(exc.context.split())} started on line {context.line + 2})"
+            elif exc.context and mark is context:
+                problem = f"{' '.join(exc.context.split())}: {problem}"
             raise BottleError(f"{self.path}:{line}: invalid YAML: {problem}") from None
         except yaml.YAMLError as exc:
             problem = " ".join(str(exc).split())
