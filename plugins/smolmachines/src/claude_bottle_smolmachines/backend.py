@@ -1,0 +1,182 @@
+"""``SmolmachinesBackend``: the agent in a smolvm microVM (its own kernel), the sidecar bundle in
+Docker, joined by one allow-listed address (docs/decisions/0005-smolmachines-networking.md)."""
+
+from __future__ import annotations
+
+import sys
+from functools import cached_property
+from pathlib import Path
+from typing import ClassVar
+
+from claude_bottle.backends.base import (
+    ActiveBottle,
+    Backend,
+    Bottle,
+    BottlePlan,
+    BottleSpec,
+    Problem,
+    Progress,
+    SecretValues,
+)
+from claude_bottle.errors import BottleError
+from claude_bottle.identity import Names
+from claude_bottle.plan import CleanupItem, CleanupPlan, CleanupReport
+from claude_bottle.runner import Command
+from claude_bottle.state import list_state_dirs
+from claude_bottle_docker import images as docker_images
+from claude_bottle_docker.cleanup import inventory, remove_items
+from claude_bottle_docker.render import literal_env, render_stage
+from claude_bottle_smolmachines import cleanup, images, prepare
+from claude_bottle_smolmachines.engine import Engine, Smolvm, find_engine
+from claude_bottle_smolmachines.launch import LaunchInputs, run_launch
+from claude_bottle_smolmachines.preflight import preflight
+
+__all__ = ["SmolmachinesBackend"]
+
+
+class SmolmachinesBackend(Backend):
+    """Needs smolvm (on PATH or from the ``smolmachines`` wheel), a hypervisor (KVM or HVF) and Docker."""
+
+    NAME: ClassVar[str] = "smolmachines"
+
+    @cached_property
+    def engine(self) -> Engine | None:
+        return find_engine()
+
+    @property
+    def smolvm(self) -> Smolvm:
+        if self.engine is None:
+            raise BottleError("smolvm not found", hint="pip install smolmachines, or put smolvm on PATH")
+        return Smolvm(engine=self.engine, runner=self.runner)
+
+    # -- checks ---------------------------------------------------------------------------------
+    def preflight(self) -> list[Problem]:
+        return preflight(engine=self.engine, runner=self.runner, platform=sys.platform)
+
+    def describe(self) -> dict[str, str]:
+        if self.engine is None:
+            return {"smolvm": "not found"}
+        facts = {"smolvm": f"{self.engine.binary} (from {self.engine.source})"}
+        try:
+            facts["smolvm version"] = self.smolvm.version()
+        except BottleError as exc:
+            facts["smolvm version"] = f"unknown ({exc})"
+        return facts
+
+    # -- one bottle -----------------------------------------------------------------------------
+    def prepare(self, *, spec: BottleSpec, stage_dir: Path) -> BottlePlan:
+        names = Names(spec.slug)
+        refs = docker_images.image_refs(self.settings, runner=self.runner)
+        env, secret_names = literal_env(spec)
+        sidecars = prepare.active_sidecars(spec)
+        allocation = prepare.allocate(slug=spec.slug, sidecars=sidecars, runner=self.runner, settings=self.settings)
+        archive = images.planned_archive(self.settings, refs.agent, images.image_id(self.runner, refs.agent))
+        render_stage(spec=spec, stage_dir=stage_dir, settings=self.settings)
+        sf_spec = prepare.smolfile_spec(image=str(archive), literal_env=env, allocation=allocation)
+        smolfile = prepare.write_smolfile(stage_dir, sf_spec)
+        data = {
+            "sidecars_image": refs.sidecars,
+            "agent_image": refs.agent,
+            "literal_env": env,
+            "secret_env_names": list(secret_names),
+            "allocation": allocation.to_data(),
+            "smolfile": str(smolfile),
+            "workspace": str(spec.cwd) if spec.workspace else None,
+        }
+        return BottlePlan(
+            spec=spec, backend=self.NAME,
+            images=(("agent", refs.agent), ("sidecars", refs.sidecars)),
+            sidecars=sidecars, allowed_hosts=spec.bottle.egress.hosts, networks=(names.bundle_net,),
+            stage_dir=stage_dir,
+            details=prepare.details(names=names, allocation=allocation, smolfile=smolfile, agent_image=refs.agent),
+            data=data,
+        )
+
+    def launch(self, *, plan: BottlePlan, secrets: SecretValues, progress: Progress) -> Bottle:
+        spec, data = plan.spec, plan.data
+        with progress.phase("images"):
+            refs = docker_images.ensure_images(runner=self.runner, settings=self.settings, progress=progress)
+        with progress.phase("agent image archive"):
+            archive = images.export_image(self.runner, self.settings, refs.agent)
+        stage_dir = plan.stage_dir or spec.state_dir / "stage"
+        smolfile = Path(str(data["smolfile"]))
+        allocation = prepare.Allocation.from_data(data["allocation"])  # type: ignore[arg-type]
+        # The image's ID is known only now (prepare may have run before the build): re-render with it.
+        env = dict(data.get("literal_env") or {})  # type: ignore[call-overload]
+        smolfile = prepare.write_smolfile(smolfile.parent, prepare.smolfile_spec(
+            image=str(archive), literal_env=env, allocation=allocation))
+        names = tuple(str(n) for n in data.get("secret_env_names") or ())  # type: ignore[union-attr]
+        missing = [n for n in names if n not in secrets.env]
+        if missing:
+            raise BottleError(f"no value for secret environment variable {missing[0]}")
+        workspace = data.get("workspace")
+        inp = LaunchInputs(
+            slug=spec.slug, agent_name=spec.agent.name, home=str(self.settings.home),
+            sidecars_image=refs.sidecars, smolfile=smolfile, guest_subnet=str(allocation.guest_subnet),
+            bundle_subnet=str(allocation.bundle_subnet), bundle_address=allocation.bundle_address,
+            ports=allocation.ports, container_ports={n: prepare.SIDECAR_PORTS[n] for n in allocation.ports},
+            stage_dir=stage_dir, logs_dir=spec.state_dir / "logs", secret_env_names=names,
+            prompt=spec.agent.prompt, workspace=Path(str(workspace)) if workspace else None,
+        )
+        services = run_launch(runner=self.runner, smolvm=self.smolvm, inp=inp,
+                              secret_env={n: secrets.env[n] for n in names}, progress=progress)
+        return Bottle(slug=spec.slug, backend=self.NAME, state_dir=spec.state_dir, services=services)
+
+    def down(self, *, slug: str) -> CleanupReport:
+        items = [i for i in self._items(protected=frozenset(), home=None) if i.slug == slug]
+        report = self._remove(items)
+        prepare.lease_book(self.settings).remove(slug)
+        return report
+
+    def exec_argv(self, *, slug: str, argv: list[str], interactive: bool) -> int:
+        flags = ["--interactive", "--tty"] if interactive else ["--interactive"]
+        cmd = Command(self.smolvm.engine.argv("machine", "exec", "--name", Names(slug).machine, *flags,
+                                              "--user", "claude", "--workdir", "/workspace", "--", *argv),
+                      env=self.smolvm.engine.env)
+        return self.runner.interactive(cmd)
+
+    # -- all bottles ----------------------------------------------------------------------------
+    def enumerate_active(self) -> list[ActiveBottle]:
+        metas = [m for d in list_state_dirs(self.settings.state_root)
+                 if (m := d.read()) is not None and m.backend == self.NAME and m.live]
+        if not metas or self.engine is None:
+            return []
+        machines = {m.slug for m in cleanup.our_machines(self.smolvm.ls()) if m.running and m.role == "agent"}
+        bundles = {r.slug for r in inventory(self.runner, backend=self.NAME)
+                   if r.kind == "container" and r.running and r.role == "sidecars"}
+        return [ActiveBottle(slug=m.slug, backend=self.NAME, agent=m.agent, started_at=m.started_at,
+                             services=m.services or ("egress",))
+                for m in metas if m.slug in machines and m.slug in bundles]
+
+    def prepare_cleanup(self, *, protected: frozenset[str]) -> CleanupPlan:
+        return CleanupPlan(tuple(self._items(protected=protected, home=str(self.settings.home))))
+
+    def cleanup(self, *, plan: CleanupPlan) -> CleanupReport:
+        items = plan.for_backend(self.NAME).items
+        report = self._remove(items)
+        book = prepare.lease_book(self.settings)
+        for slug in {o.item.slug for o in report.outcomes if o.ok and o.item.slug}:
+            book.remove(slug)
+        return report
+
+    def _items(self, *, protected: frozenset[str], home: str | None) -> list[CleanupItem]:
+        """Machines first (they hold nothing Docker needs), then containers, then networks."""
+        items: list[CleanupItem] = []
+        if self.engine is not None:
+            machines = cleanup.our_machines(self.smolvm.ls())
+            items += cleanup.machine_items(machines, protected=protected, home=home or "",
+                                           any_home=home is None)
+        for res in inventory(self.runner, backend=self.NAME):
+            if res.slug in protected or (home is not None and res.home and res.home != home):
+                continue
+            ident = res.ident[:12]
+            detail = f"{res.name} ({res.role})" if res.role else res.name
+            items.append(CleanupItem(backend=self.NAME, kind=res.kind, ident=ident, detail=detail, slug=res.slug))
+        return items
+
+    def _remove(self, items: tuple[CleanupItem, ...] | list[CleanupItem]) -> CleanupReport:
+        machines = [i for i in items if i.kind == cleanup.MACHINE]
+        others = [i for i in items if i.kind != cleanup.MACHINE]
+        outcomes = cleanup.remove_machines(self.smolvm, machines) if machines else []
+        docker_report = remove_items(self.runner, others) if others else CleanupReport()
+        return CleanupReport((*outcomes, *docker_report.outcomes))

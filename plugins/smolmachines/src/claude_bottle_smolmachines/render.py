@@ -1,0 +1,65 @@
+"""Pure renderers: the agent's Smolfile (TOML, via tomli-w) and its environment.
+
+Keys are the ones smolvm 1.32 accepts (it refuses unknown keys at ``machine create``). The guest
+link's subnet is not a Smolfile key in 1.32, so it travels as ``--guest-subnet`` on the command line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import tomli_w
+
+__all__ = ["SmolfileSpec", "agent_env", "render_smolfile"]
+
+# Paths the agent image and the provisioning step agree on (same as the docker backend's agent).
+CA_PATH_IN_AGENT = "/usr/local/share/ca-certificates/claude-bottle.crt"
+SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+
+
+@dataclass(frozen=True)
+class SmolfileSpec:
+    image: str
+    env: Mapping[str, str]
+    allow_cidrs: tuple[str, ...]
+    cpus: int = 2
+    memory_mib: int = 4096
+    workdir: str = "/workspace"
+    user: str = "claude"
+    cmd: tuple[str, ...] = field(default=("sleep", "infinity"))
+
+
+def render_smolfile(spec: SmolfileSpec) -> str:
+    """The Smolfile for the agent machine. Egress: smolvm's own virtio-net stack with an allow list
+    (deny by default), never TSI, which would hand the guest the host's sockets."""
+    doc: dict[str, object] = {
+        "image": spec.image,
+        "cmd": list(spec.cmd),
+        "workdir": spec.workdir,
+        "user": spec.user,
+        "env": [f"{k}={v}" for k, v in sorted(spec.env.items())],
+        "cpus": spec.cpus,
+        "memory": spec.memory_mib,
+        "net": True,
+        "net_backend": "virtio-net",
+        "network": {"allow_cidrs": list(spec.allow_cidrs)},
+    }
+    return tomli_w.dumps(doc)
+
+
+def agent_env(*, literal_env: Mapping[str, str], proxy_url: str, no_proxy: str = "localhost,127.0.0.1",
+              extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The agent's non-secret environment: the user's literals, then what the bottle needs (wins)."""
+    env = dict(literal_env)
+    env.update(extra or {})
+    env.update({
+        "HTTP_PROXY": proxy_url, "HTTPS_PROXY": proxy_url, "http_proxy": proxy_url, "https_proxy": proxy_url,
+        "NO_PROXY": no_proxy, "no_proxy": no_proxy,
+        "NODE_EXTRA_CA_CERTS": CA_PATH_IN_AGENT,
+        "SSL_CERT_FILE": SYSTEM_CA_BUNDLE,
+        "REQUESTS_CA_BUNDLE": SYSTEM_CA_BUNDLE,
+        "CURL_CA_BUNDLE": SYSTEM_CA_BUNDLE,
+        "GIT_SSL_CAINFO": SYSTEM_CA_BUNDLE,
+    })
+    return env

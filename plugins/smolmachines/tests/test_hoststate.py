@@ -1,0 +1,64 @@
+"""Parsing what the host uses: /proc/net/route, /proc/net/tcp{,6}, and Docker's networks."""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Network
+from pathlib import Path
+
+from claude_bottle.runner import SubprocessRunner
+from claude_bottle_smolmachines.hoststate import (
+    docker_subnets,
+    host_routes,
+    listening_ports,
+    parse_proc_net_tcp,
+    parse_proc_route,
+)
+
+ROUTE = """\
+Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT
+eth0\t00000000\t010200C0\t0003\t0\t0\t0\t00000000\t0\t0\t0
+docker0\t000011AC\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0
+eth0\t000200C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0
+wg0\t0519D50A\t00000000\t0001\t0\t0\t0\tFFFFFFFF\t0\t0\t0
+"""
+
+TCP = """\
+  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 0100007F:0CEA 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1 0000000000000000 100 0 0 10 0
+   1: 00000000:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 2 1 0000000000000000 100 0 0 10 0
+   2: 0200A8C0:D431 0100A8C0:01BB 01 00000000:00000000 00:00000000 00000000  1000        0 3 1 0000000000000000 20 4 0 10 -1
+"""
+
+TCP6 = """\
+  sl  local_address                         remote_address                        st tx_queue rx_queue
+   0: 00000000000000000000000000000000:5208 00000000000000000000000000000000:0000 0A 00000000:00000000
+"""
+
+
+def test_parse_routes_skips_default() -> None:
+    assert parse_proc_route(ROUTE) == [
+        IPv4Network("172.17.0.0/16"), IPv4Network("192.0.2.0/24"), IPv4Network("10.213.25.5/32")]
+
+
+def test_parse_listening_ports_only() -> None:
+    assert parse_proc_net_tcp(TCP) == {3306, 8080}  # the established 54321 is not listening
+    assert parse_proc_net_tcp(TCP6) == {21000}
+
+
+def test_reads_from_a_proc_dir(tmp_path: Path) -> None:
+    (tmp_path / "net").mkdir()
+    (tmp_path / "net" / "route").write_text(ROUTE)
+    (tmp_path / "net" / "tcp").write_text(TCP)
+    (tmp_path / "net" / "tcp6").write_text(TCP6)
+    assert IPv4Network("172.17.0.0/16") in host_routes(tmp_path)
+    assert listening_ports(tmp_path) == {3306, 8080, 21000}
+
+
+def test_missing_proc_reads_as_nothing(tmp_path: Path) -> None:
+    assert host_routes(tmp_path) == [] and listening_ports(tmp_path) == set()
+
+
+def test_real_host() -> None:
+    """This host: docker0's 172.17.0.0/16 is a route and a Docker network."""
+    assert IPv4Network("172.17.0.0/16") in host_routes()
+    assert IPv4Network("172.17.0.0/16") in docker_subnets(SubprocessRunner())

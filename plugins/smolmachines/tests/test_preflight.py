@@ -1,0 +1,121 @@
+"""Every preflight problem, each one line with its fix, produced against real files and processes."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from claude_bottle.runner import SubprocessRunner
+from claude_bottle_smolmachines.engine import Engine, find_engine
+from claude_bottle_smolmachines.preflight import check_docker, check_hypervisor, check_smolvm, preflight
+
+RUNNER = SubprocessRunner()
+
+
+def _script(path: Path, body: str) -> Path:
+    path.write_text(f"#!/bin/sh\n{body}\n")
+    path.chmod(0o755)
+    return path
+
+
+def test_smolvm_missing() -> None:
+    (problem,) = check_smolvm(None, RUNNER)
+    assert "smolvm not found" in problem.summary
+    assert "pip install smolmachines" in problem.fix
+
+
+def test_smolvm_not_runnable(tmp_path: Path) -> None:
+    broken = _script(tmp_path / "smolvm", "echo 'error while loading shared libraries: libkrun.so' >&2; exit 127")
+    (problem,) = check_smolvm(Engine(binary=broken, source="PATH"), RUNNER)
+    assert "does not run" in problem.summary and "libkrun.so" in problem.summary
+    assert "reinstall" in problem.fix
+
+
+def test_smolvm_not_executable(tmp_path: Path) -> None:
+    plain = tmp_path / "smolvm"
+    plain.write_text("not a program")
+    (problem,) = check_smolvm(Engine(binary=plain, source="PATH"), RUNNER)
+    assert "does not run" in problem.summary
+
+
+def test_real_wheel_smolvm_runs() -> None:
+    engine = find_engine({"PATH": "/nonexistent"})
+    assert engine is not None
+    assert check_smolvm(engine, RUNNER) == []
+
+
+def test_kvm_missing(tmp_path: Path) -> None:
+    (problem,) = check_hypervisor(platform="linux", runner=RUNNER, kvm=tmp_path / "kvm")
+    assert "is missing" in problem.summary
+    assert "modprobe kvm_intel" in problem.fix
+
+
+def test_kvm_not_accessible(tmp_path: Path) -> None:
+    """The check asks ``os.access``; as root every file is accessible, so this test hands the check a
+    non-root answer for the device (everything else about the path is real)."""
+    kvm = tmp_path / "kvm"
+    kvm.write_text("")
+    kvm.chmod(0o600)
+    (problem,) = check_hypervisor(platform="linux", runner=RUNNER, kvm=kvm, access=lambda p: False)
+    assert "cannot open it read-write" in problem.summary
+    assert problem.fix.startswith("`sudo usermod -aG kvm $USER`")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can open any device")
+def test_kvm_real_access_check(tmp_path: Path) -> None:
+    kvm = tmp_path / "kvm"
+    kvm.write_text("")
+    kvm.chmod(0o000)
+    assert check_hypervisor(platform="linux", runner=RUNNER, kvm=kvm)
+
+
+def test_kvm_present_here() -> None:
+    """/dev/kvm exists and is accessible on this host (it cannot boot a microVM, a PVM host, which
+    preflight cannot see without booting one)."""
+    assert check_hypervisor(platform="linux", runner=RUNNER) == []
+
+
+def test_macos_without_hvf(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """There is no Mac here: a ``sysctl`` on PATH answers as a Mac without Hypervisor.framework."""
+    _script(tmp_path / "sysctl", "echo 0")
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    (problem,) = check_hypervisor(platform="darwin", runner=RUNNER)
+    assert "Hypervisor.framework" in problem.summary
+
+
+def test_macos_with_hvf(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _script(tmp_path / "sysctl", "echo 1")
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    assert check_hypervisor(platform="darwin", runner=RUNNER) == []
+
+
+def test_unsupported_platform() -> None:
+    (problem,) = check_hypervisor(platform="win32", runner=RUNNER)
+    assert "does not support" in problem.summary and "docker backend" in problem.fix
+
+
+def test_docker_unreachable(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-docker.sock")
+    (problem,) = check_docker(RUNNER)
+    assert "Docker engine unreachable" in problem.summary
+    assert "systemctl start docker" in problem.fix
+
+
+def test_docker_cli_missing(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    (problem,) = check_docker(RUNNER)
+    assert "docker CLI not found" in problem.summary
+
+
+def test_docker_reachable_here() -> None:
+    assert check_docker(RUNNER) == []
+
+
+def test_all_together_each_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-docker.sock")
+    problems = preflight(engine=None, runner=RUNNER, platform="linux", kvm=tmp_path / "kvm")
+    assert len(problems) == 3
+    for p in problems:
+        assert "\n" not in p.summary and "\n" not in p.fix and p.fix

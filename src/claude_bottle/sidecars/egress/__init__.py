@@ -1,0 +1,1 @@
+"""The egress proxy's decision logic (pure, importable on the host) and its mitmproxy addon."""

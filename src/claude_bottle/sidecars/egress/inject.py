@@ -1,0 +1,167 @@
+"""Credential injection: swap a placeholder for the real value, only where the bottle says.
+
+The host pipes the bottle's credentials into the bundle (``claude_bottle.secrets``); this module reads
+them and decides, per request, in this order:
+
+1. **Slots.** A header named by a secret, on a request to one of that secret's hosts, whose value is
+   exactly the secret's format around its placeholder (``Bearer <placeholder>``). Only slots are
+   ever rewritten, and the scanner does not read them (the placeholder has a token's shape on purpose).
+2. **Scan** everything else (:mod:`.dlp`): the bottle's real values anywhere, on any host; a
+   placeholder outside a slot on a host that is not its own (sending a placeholder to its own host
+   leaks nothing, and Claude Code may quote its environment in a conversation); well-known token
+   formats unless the host is ``dlp_exempt``. Any finding refuses the request.
+3. **Inject** into the slots, after the scan: the real value the proxy adds is never scanned, and a
+   request the scanner refused never gets one.
+
+Pure standard library; the addon applies the :class:`Decision`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .dlp import Finding, Needle, RequestParts, Scanner
+
+__all__ = ["Credential", "CredentialStore", "Decision", "Injection", "apply", "decide", "host_matches",
+           "parse_credentials"]
+
+# Where the host's ``docker exec -i`` writes them (``claude_bottle.secrets``): /dev/shm is a tmpfs in
+# every Docker container, so the values live in RAM only, and the agent (another container or VM) has
+# no view of it.
+CREDENTIALS_FILE = Path("/dev/shm/claude-bottle/credentials.json")  # noqa: S108 - the bundle's tmpfs
+
+
+def host_matches(pattern: str, host: str) -> bool:
+    """``*.example.com`` matches names below example.com (not example.com itself); else exact."""
+    host = host.lower().rstrip(".")
+    pattern = pattern.lower().rstrip(".")
+    if pattern.startswith("*."):
+        return host.endswith(pattern[1:])
+    return host == pattern
+
+
+@dataclass(frozen=True)
+class Credential:
+    """One secret as the proxy uses it. ``value`` is real: never print, log or write it to disk."""
+
+    name: str
+    placeholder: str
+    hosts: tuple[str, ...]
+    header: str
+    format: str
+    value: str = field(repr=False)
+
+    def header_value(self, value: str) -> str:
+        return self.format.replace("{value}", value)
+
+    def serves(self, host: str) -> bool:
+        return any(host_matches(pattern, host) for pattern in self.hosts)
+
+    def to_json(self) -> dict[str, object]:
+        return {"name": self.name, "placeholder": self.placeholder, "hosts": list(self.hosts),
+                "header": self.header, "format": self.format, "value": self.value}
+
+
+def parse_credentials(data: bytes) -> tuple[Credential, ...]:
+    doc = json.loads(data)
+    if doc.get("version") != 1:
+        raise ValueError("unknown credentials format version")
+    return tuple(
+        Credential(name=str(c["name"]), placeholder=str(c["placeholder"]), hosts=tuple(map(str, c["hosts"])),
+                   header=str(c["header"]), format=str(c["format"]), value=str(c["value"]))
+        for c in doc["credentials"]
+    )
+
+
+class CredentialStore:
+    """The credentials file, re-read when it changes: the bundle starts before the host delivers it."""
+
+    def __init__(self, path: Path = CREDENTIALS_FILE) -> None:
+        self.path = path
+        self._stamp: tuple[int, int] | None = None
+        self.credentials: tuple[Credential, ...] = ()
+        self.scanner = Scanner(())
+
+    def refresh(self) -> tuple[tuple[Credential, ...], Scanner]:
+        try:
+            st = self.path.stat()
+        except FileNotFoundError:
+            return self.credentials, self.scanner
+        stamp = (st.st_mtime_ns, st.st_size)
+        if stamp != self._stamp:
+            self.credentials = parse_credentials(self.path.read_bytes())
+            self.scanner = Scanner(needles(self.credentials))
+            self._stamp = stamp
+        return self.credentials, self.scanner
+
+
+def needles(credentials: tuple[Credential, ...]) -> list[Needle]:
+    out = []
+    for c in credentials:
+        out += [Needle("secret", c.name, c.value), Needle("placeholder", c.name, c.placeholder)]
+    return out
+
+
+@dataclass(frozen=True)
+class Injection:
+    """Put ``value`` (real: never log it) in header number ``index`` of the request."""
+
+    name: str
+    header: str
+    index: int
+    value: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Decision:
+    findings: tuple[Finding, ...] = ()
+    injections: tuple[Injection, ...] = ()
+
+    @property
+    def refused(self) -> bool:
+        return bool(self.findings)
+
+    def events(self) -> list[dict[str, object]]:
+        """Audit events (secret names, never values), for the proxy's log."""
+        if self.refused:
+            return [{"event": "dlp", **f.to_json()} for f in self.findings]
+        return [{"event": "inject", "secret": i.name, "header": i.header.lower()} for i in self.injections]
+
+    def refusal(self, host: str) -> str:
+        """The body of the 403: what was found, and what (if anything) would allow it."""
+        lines = [f"claude-bottle: request to {host} refused by request scanning (dlp):"]
+        lines += [f"  - {f.describe()}" for f in self.findings]
+        kinds = {f.kind for f in self.findings}
+        if kinds & {"secret", "placeholder"}:
+            lines.append("A bottle's secrets go only to the hosts its definition names for them, "
+                         "in their header.")
+        if kinds & {"unreadable-body"}:
+            lines.append("Send the body without Content-Encoding so it can be scanned.")
+        if kinds - {"secret", "placeholder", "unreadable-body"}:
+            lines.append(f"If {host} must receive such tokens, set 'dlp_exempt: true' on its egress.allow "
+                         "rule in the bottle definition.")
+        return "\n".join(lines) + "\n"
+
+
+def decide(req: RequestParts, credentials: tuple[Credential, ...], scanner: Scanner, *,
+           dlp_exempt: bool = False) -> Decision:
+    slots: list[Injection] = []
+    for index, (name, value) in enumerate(req.headers):
+        for c in credentials:
+            if (name.lower() == c.header.lower() and c.serves(req.host)
+                    and value.strip() == c.header_value(c.placeholder)):
+                slots.append(Injection(c.name, name, index, c.header_value(c.value)))
+    own = {c.name for c in credentials if c.serves(req.host)}
+    findings = tuple(
+        f for f in scanner.scan(req, patterns=not dlp_exempt, skip_headers=frozenset(s.index for s in slots))
+        if not (f.kind == "placeholder" and f.secret in own)
+    )
+    return Decision(findings=findings, injections=() if findings else tuple(slots))
+
+
+def apply(headers: tuple[tuple[str, str], ...], decision: Decision) -> tuple[tuple[str, str], ...]:
+    """``headers`` with the decision's injections made (same order, same names)."""
+    by_index = {i.index: i.value for i in decision.injections}
+    return tuple((k, by_index.get(n, v)) for n, (k, v) in enumerate(headers))
