@@ -51,6 +51,10 @@ class DockerBackend(Backend):
         version = server_version(self.runner)
         return {"docker server": version} if version else {}
 
+    def build(self, *, progress: Progress) -> None:
+        """``claude-bottle build``: build the images whose tag is missing, ahead of the first ``up``."""
+        images.build(runner=self.runner, settings=self.settings, progress=progress)
+
     # -- one bottle -----------------------------------------------------------------------------
     def prepare(self, *, spec: BottleSpec, stage_dir: Path) -> BottlePlan:
         names = Names(spec.slug)

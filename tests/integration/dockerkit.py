@@ -1,0 +1,79 @@
+"""Helpers shared by the integration tests: plain docker calls, the label inventory, the CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["HOME_LABEL", "HOST_CA", "TEST_LABEL", "Env", "docker", "docker_works", "labelled", "remove"]
+
+HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")
+TEST_LABEL = "dev.claude-bottle-test.home"
+HOME_LABEL = "dev.claude-bottle.home"
+
+
+def docker(*args: str, check: bool = True, timeout: float = 120, input: bytes | None = None) -> str:
+    proc = subprocess.run(["docker", *args], capture_output=True, timeout=timeout, input=input, check=False)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"docker {' '.join(args)} failed: {proc.stderr.decode(errors='replace')}")
+    return proc.stdout.decode(errors="replace")
+
+
+def labelled(label: str) -> list[tuple[str, str]]:
+    """(kind, name) of every container, network and volume carrying ``label``."""
+    found = []
+    for kind, argv in (("container", ["ps", "-a", "--format", "{{.Names}}"]),
+                       ("network", ["network", "ls", "--format", "{{.Name}}"]),
+                       ("volume", ["volume", "ls", "--format", "{{.Name}}"])):
+        out = docker(*argv[:-2], "--filter", f"label={label}", *argv[-2:])
+        found += [(kind, name) for name in out.split()]
+    return found
+
+
+def remove(found: list[tuple[str, str]]) -> None:
+    for kind, name in sorted(found, key=lambda kn: ("container", "network", "volume").index(kn[0])):
+        cmd = {"container": ["rm", "-f"], "network": ["network", "rm"],
+               "volume": ["volume", "rm", "-f"]}[kind]
+        docker(*cmd, name, check=False)
+
+
+def docker_works() -> bool:
+    try:
+        proc = subprocess.run(["docker", "version"], capture_output=True, timeout=20, check=False)
+        return proc.returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+@dataclass(frozen=True)
+class Env:
+    home: Path
+    environ: dict[str, str]
+    workdir: Path
+
+    def cli(self, *args: str, check: bool = True, timeout: float = 900, cwd: Path | None = None,
+            input: str | None = None) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run([sys.executable, "-m", "claude_bottle", *args], capture_output=True, text=True,
+                              env=self.environ, cwd=cwd or self.workdir, timeout=timeout, input=input,
+                              check=False)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"claude-bottle {' '.join(args)} -> {proc.returncode}\n"
+                                 f"stdout: {proc.stdout}\nstderr: {proc.stderr}")
+        return proc
+
+    def popen(self, *args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen([sys.executable, "-m", "claude_bottle", *args], text=True,
+                                env=self.environ, cwd=self.workdir,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    def state_dir(self, slug: str) -> Path:
+        return self.home / "state" / slug
+
+    def audit(self, slug: str) -> list[dict[str, object]]:
+        path = self.state_dir(slug) / "logs" / "egress.jsonl"
+        if not path.is_file():
+            return []
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
