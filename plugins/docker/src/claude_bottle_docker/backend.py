@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import ClassVar
 
@@ -19,6 +20,7 @@ from claude_bottle.errors import BottleError
 from claude_bottle.identity import Names
 from claude_bottle.plan import CleanupPlan, CleanupReport
 from claude_bottle.runner import Command
+from claude_bottle.secrets import plan_credentials
 from claude_bottle.state import list_state_dirs
 from claude_bottle_docker import images
 from claude_bottle_docker.cleanup import inventory, plan_items, remove_items, remove_slug
@@ -111,8 +113,11 @@ class DockerBackend(Backend):
         missing = [n for n in inp.secret_env_names if n not in secrets.env]
         if missing:
             raise BottleError(f"no value for secret environment variable {missing[0]}")
-        secret_env = {n: secrets.env[n] for n in inp.secret_env_names}
-        services = run_launch(self.runner, inp, secret_env=secret_env, progress=progress)
+        creds = plan_credentials(spec.bottle.secrets, secrets.credentials)
+        # Placeholders are not secret, but they travel like secrets: off argv, out of `ps`.
+        secret_env = {**{n: secrets.env[n] for n in inp.secret_env_names}, **creds.agent_env}
+        inp = replace(inp, secret_env_names=tuple(sorted(secret_env)))
+        services = run_launch(self.runner, inp, secret_env=secret_env, progress=progress, credentials=creds)
         return Bottle(slug=spec.slug, backend=self.NAME, state_dir=spec.state_dir, services=services)
 
     def down(self, *, slug: str) -> CleanupReport:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from claude_bottle.errors import BottleError
 from claude_bottle.identity import Names, labels
+from claude_bottle.secrets import CredentialSet, delivery_command
 from claude_bottle_docker import bundle as bundle_mod
 from claude_bottle_docker import provision
 from claude_bottle_docker.cleanup import remove_slug
@@ -71,11 +72,14 @@ def bundle_spec(inp: LaunchInputs, names: Names) -> bundle_mod.BundleSpec:
 
 
 def run_launch(runner: Runner, inp: LaunchInputs, *, secret_env: Mapping[str, str],
-               progress: Progress) -> tuple[str, ...]:
-    """Create and provision the bottle; return its services. On any failure remove what was made."""
+               progress: Progress, credentials: CredentialSet | None = None) -> tuple[str, ...]:
+    """Create and provision the bottle; return its services. On any failure remove what was made.
+
+    ``credentials`` go to the bundle through stdin (decision 0007), after its proxy answers and
+    before the agent exists; the agent's ``secret_env`` carries only their placeholders."""
     names = Names(inp.slug)
     try:
-        _steps(runner, inp, names, secret_env=secret_env, progress=progress)
+        _steps(runner, inp, names, secret_env=secret_env, progress=progress, credentials=credentials)
     except KeyboardInterrupt:
         _undo(runner, inp, names, progress)
         raise
@@ -89,7 +93,7 @@ def run_launch(runner: Runner, inp: LaunchInputs, *, secret_env: Mapping[str, st
 
 
 def _steps(runner: Runner, inp: LaunchInputs, names: Names, *, secret_env: Mapping[str, str],
-           progress: Progress) -> None:
+           progress: Progress, credentials: CredentialSet | None) -> None:
     with progress.phase("networks"):
         runner.run(network_create_command(names.internal_net, inp.labels("net-internal"), internal=True))
         runner.run(network_create_command(names.egress_net, inp.labels("net-egress"), internal=False))
@@ -101,6 +105,9 @@ def _steps(runner: Runner, inp: LaunchInputs, names: Names, *, secret_env: Mappi
             raise BottleError(f"the sidecar bundle {names.bundle} got no address on its networks")
     with progress.phase("proxy ready"):
         bundle_mod.wait_ready(runner, names.bundle, host=egress_ip, port=PROXY_PORT)
+    if credentials:
+        with progress.phase("credentials"):
+            runner.run(delivery_command(container=names.bundle, creds=credentials))
     with progress.phase("agent"):
         run = AgentRun(names=names, image=inp.agent_image, labels=inp.labels("agent"), env=inp.env,
                        secret_env_names=inp.secret_env_names, dns=internal_ip)

@@ -1,0 +1,294 @@
+"""git-gate end to end with real git: the gate runs as a local process (as it does in the bundle, minus
+the container) on a mirror built from a temporary repository; an "agent" clone pushes to it."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pytest
+
+from claude_bottle import gitwork
+from claude_bottle.backends.base import BottleSpec
+from claude_bottle.manifest.model import AgentDef, BottleDef, GitDef
+from claude_bottle.runner import SubprocessRunner
+
+SLUG = "coder-ab12c"
+SRC = Path(__file__).resolve().parents[2] / "src"
+AWS_LINE = 'aws_access_key_id = "AKIAQWERTYUIOPASDFGH"\n'
+
+
+def git(*args: str, cwd: Path | None = None, check: bool = True, env: dict[str, str] | None = None,
+        ) -> subprocess.CompletedProcess[str]:
+    full = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+            "GIT_COMMITTER_EMAIL": "t@t", "GIT_CONFIG_NOSYSTEM": "1", **(env or {})}
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=check, env=full)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def make_user_repo(path: Path) -> Path:
+    git("init", "-q", "-b", "main", str(path))
+    (path / "README.md").write_text("hello\n")
+    git("add", "README.md", cwd=path)
+    git("commit", "-qm", "first", cwd=path)
+    git("branch", "feature/x", cwd=path)
+    return path
+
+
+def snapshot(repo: Path) -> dict[str, str]:
+    """Hashes of every file under .git/hooks plus .git/config: must not change during a session."""
+    out = {}
+    for p in sorted((repo / ".git" / "hooks").rglob("*")):
+        if p.is_file():
+            out[str(p)] = hashlib.sha256(p.read_bytes()).hexdigest()
+    out["config"] = hashlib.sha256((repo / ".git" / "config").read_bytes()).hexdigest()
+    return out
+
+
+def whole_git_dir(repo: Path) -> dict[str, str]:
+    return {str(p.relative_to(repo)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted((repo / ".git").rglob("*")) if p.is_file()}
+
+
+def spec_for(repo: Path, state: Path, bottle: BottleDef, *, uncommitted: bool = False) -> BottleSpec:
+    return BottleSpec(slug=SLUG, agent=AgentDef(name="coder", source="<test>"), bottle=bottle, cwd=repo,
+                      state_dir=state, with_uncommitted=uncommitted)
+
+
+@dataclass
+class Session:
+    user: Path
+    state: Path
+    agent: Path
+    port: int
+    proc: subprocess.Popen[bytes]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def agent_git(self, *args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
+        return git(*args, cwd=self.agent, check=check)
+
+    def commit(self, name: str, text: str, message: str = "change") -> None:
+        (self.agent / name).parent.mkdir(parents=True, exist_ok=True)
+        (self.agent / name).write_text(text)
+        git("add", name, cwd=self.agent)
+        git("commit", "-qm", message, cwd=self.agent)
+
+
+def start_gate(tmp: Path, state: Path, bottle: BottleDef, env: dict[str, str] | None = None,
+               ) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    config = gitwork.gate_config(slug=SLUG, bottle=bottle, port=port)
+    config = replace(config, mirror=str(state / "git" / "mirror.git"),
+                     baseline=str(state / "git" / "baseline.json"),
+                     work_dir=str(tmp / "gate-work"), log=str(tmp / "gate.log"), listen="127.0.0.1")
+    path = tmp / "git-gate.json"
+    path.write_text(config.dumps())
+    proc = subprocess.Popen([sys.executable, "-m", "claude_bottle.sidecars.gitgate", str(path)],
+                            env={**os.environ, "PYTHONPATH": str(SRC), **(env or {})},
+                            stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return proc, port
+        except OSError:
+            if proc.poll() is not None:
+                raise RuntimeError(proc.stderr.read().decode() if proc.stderr else "gate died") from None
+            time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError("gate did not start")
+
+
+@pytest.fixture
+def make_session(tmp_path: Path) -> Iterator:
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def make(bottle: BottleDef | None = None, *, uncommitted: bool = False, env: dict[str, str] | None = None,
+             prepare_user=None) -> Session:
+        bottle = bottle or BottleDef(name="default", source="<test>")
+        user = make_user_repo(tmp_path / "user")
+        if prepare_user:
+            prepare_user(user)
+        state = tmp_path / "state" / SLUG
+        state.mkdir(parents=True)
+        ws = gitwork.prepare_workspace(runner=SubprocessRunner(), spec=spec_for(user, state, bottle,
+                                       uncommitted=uncommitted), state_dir=state)
+        assert ws is not None
+        proc, port = start_gate(tmp_path, state, bottle, env)
+        procs.append(proc)
+        agent = tmp_path / "agent"
+        session = Session(user, state, agent, port, proc)
+        git("clone", "-q", "--branch", f"claude/{SLUG}", f"{session.url}/workspace.git", str(agent))
+        return session
+
+    yield make
+    for proc in procs:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_push_to_own_branch_arrives_home_after_fetch(make_session) -> None:
+    s = make_session()
+    before = snapshot(s.user)
+    s.commit("work.txt", "agent work\n")
+    assert s.agent_git("push", "-q", "origin", f"claude/{SLUG}").returncode == 0
+    results = gitwork.fetch_home(runner=SubprocessRunner(), state_dir=s.state)
+    assert [(r.branch, r.ok) for r in results] == [(f"claude/{SLUG}", True)]
+    shown = git("show", f"claude/{SLUG}:work.txt", cwd=s.user).stdout
+    assert shown == "agent work\n"
+    assert git("status", "--porcelain", cwd=s.user).stdout == ""
+    assert git("rev-parse", "--abbrev-ref", "HEAD", cwd=s.user).stdout.strip() == "main"
+    assert snapshot(s.user) == before
+
+
+def test_push_to_main_is_refused_naming_the_rule(make_session) -> None:
+    s = make_session()
+    s.commit("x.txt", "x\n")
+    res = s.agent_git("push", "origin", "HEAD:main")
+    assert res.returncode != 0
+    assert "rule scope" in res.stderr and "refs/heads/main" in res.stderr
+    assert git("rev-parse", "main", cwd=s.user).stdout == git("rev-parse", "HEAD~1", cwd=s.agent).stdout
+
+
+def test_other_bottles_branch_and_tags_are_out_of_scope(make_session) -> None:
+    s = make_session()
+    s.commit("x.txt", "x\n")
+    res = s.agent_git("push", "origin", "HEAD:claude/other-zzzzz")
+    assert res.returncode != 0 and "rule scope" in res.stderr
+    res = s.agent_git("push", "origin", f"HEAD:claude/{SLUG}-evil")
+    assert res.returncode != 0 and "rule scope" in res.stderr
+    s.agent_git("tag", "v1")
+    res = s.agent_git("push", "origin", "v1")
+    assert res.returncode != 0 and "rule scope" in res.stderr
+
+
+def test_rewriting_history_the_user_had_is_refused(make_session) -> None:
+    bottle = BottleDef(name="wide", source="<test>", git=GitDef(push=("feature/*",)))
+    s = make_session(bottle)
+    # force-push over a ref the agent did not create (the user's feature/x)
+    s.agent_git("checkout", "-q", "--orphan", "rewrite")
+    s.commit("evil.txt", "rewritten\n")
+    res = s.agent_git("push", "--force", "origin", "HEAD:feature/x")
+    assert res.returncode != 0 and "rule no-rewrite" in res.stderr
+    # ... nor rewrite claude/<slug> below the user's HEAD
+    res = s.agent_git("push", "--force", "origin", f"HEAD:claude/{SLUG}")
+    assert res.returncode != 0 and "rule no-rewrite" in res.stderr
+    res = s.agent_git("push", "origin", "--delete", "feature/x")
+    assert res.returncode != 0 and "rule no-delete" in res.stderr
+    # a fast-forward of the widened branch is fine
+    s.agent_git("checkout", "-q", "feature/x")
+    s.commit("ok.txt", "ok\n")
+    assert s.agent_git("push", "-q", "origin", "feature/x").returncode == 0
+
+
+def test_agent_may_rewrite_and_delete_what_it_created(make_session) -> None:
+    # claude/<slug>/* cannot sit beside claude/<slug> in one repository (refs are paths), so the
+    # agent's own extra branches here come from a widened pattern.
+    s = make_session(BottleDef(name="wide", source="<test>", git=GitDef(push=("claude/{slug}-*",))))
+    s.agent_git("checkout", "-qb", f"claude/{SLUG}-tmp")
+    s.commit("a.txt", "a\n")
+    assert s.agent_git("push", "-q", "origin", f"claude/{SLUG}-tmp").returncode == 0
+    s.agent_git("commit", "-q", "--amend", "-m", "amended")
+    assert s.agent_git("push", "-q", "--force", "origin", f"claude/{SLUG}-tmp").returncode == 0
+    assert s.agent_git("push", "-q", "origin", "--delete", f"claude/{SLUG}-tmp").returncode == 0
+    # its own branch claude/<slug> may be rewritten on top of the user's HEAD
+    s.agent_git("checkout", "-q", f"claude/{SLUG}")
+    s.commit("b.txt", "b\n")
+    assert s.agent_git("push", "-q", "origin", f"claude/{SLUG}").returncode == 0
+    s.agent_git("commit", "-q", "--amend", "-m", "amended")
+    assert s.agent_git("push", "-q", "--force", "origin", f"claude/{SLUG}").returncode == 0
+
+
+def test_aws_key_is_refused_with_the_finding(make_session) -> None:
+    s = make_session()
+    s.commit("config/settings.py", "x = 1\n" + AWS_LINE)
+    s.commit("config/settings.py", "x = 1\n", message="remove it again (still in history)")
+    res = s.agent_git("push", "origin", f"claude/{SLUG}")
+    assert res.returncode != 0
+    assert "rule secret-scan" in res.stderr
+    assert "config/settings.py:2: AWS Access Key" in res.stderr
+    assert "AKIAQWERTYUIOPASDFGH" not in res.stderr
+
+
+def test_allowlist_pragma_does_not_hide_a_secret(make_session) -> None:
+    s = make_session()
+    s.commit("yarn.lock", 'k = "AKIAQWERTYUIOPASDFGH"  # pragma: allowlist secret\n')
+    res = s.agent_git("push", "origin", f"claude/{SLUG}")
+    assert res.returncode != 0 and "yarn.lock:1: AWS Access Key" in res.stderr
+
+
+def test_secrets_in_history_the_user_already_had_are_not_rescanned(make_session) -> None:
+    def add_secret(user: Path) -> None:
+        (user / "old.py").write_text(AWS_LINE)
+        git("add", "old.py", cwd=user)
+        git("commit", "-qm", "user's own old mistake", cwd=user)
+
+    s = make_session(prepare_user=add_secret)
+    s.commit("new.txt", "fine\n")
+    res = s.agent_git("push", "origin", f"claude/{SLUG}")
+    assert res.returncode == 0, res.stderr
+
+
+def test_with_uncommitted_carries_changes_without_touching_index(make_session, tmp_path: Path) -> None:
+    def dirty(user: Path) -> None:
+        (user / "README.md").write_text("edited\n")
+        (user / "new.txt").write_text("untracked\n")
+        (user / ".gitignore").write_text("ignored.txt\n")
+        (user / "ignored.txt").write_text("secret stuff\n")
+        (user / "staged.txt").write_text("staged\n")
+        git("add", "staged.txt", cwd=user)
+
+    user_index_before: list[bytes] = []
+
+    def dirty_and_record(user: Path) -> None:
+        dirty(user)
+        user_index_before.append((user / ".git" / "index").read_bytes())
+        user_index_before.append(whole_git_dir(user))
+
+    s = make_session(uncommitted=True, prepare_user=dirty_and_record)
+    assert (s.user / ".git" / "index").read_bytes() == user_index_before[0]
+    assert whole_git_dir(s.user) == user_index_before[1]  # not one object written to the user's .git
+    assert (s.agent / "README.md").read_text() == "edited\n"
+    assert (s.agent / "new.txt").read_text() == "untracked\n"
+    assert (s.agent / "staged.txt").read_text() == "staged\n"
+    assert not (s.agent / "ignored.txt").exists()
+    assert git("log", "-1", "--format=%s", cwd=s.agent).stdout.startswith("Uncommitted changes")
+    status = git("status", "--porcelain", cwd=s.user).stdout
+    assert "?? new.txt" in status and "A  staged.txt" in status and " M README.md" in status
+
+
+def test_agent_cannot_touch_hooks_or_config_of_user_or_mirror(make_session) -> None:
+    s = make_session()
+    before = snapshot(s.user)
+    hook_before = (s.state / "git" / "mirror.git" / "hooks" / "pre-receive").read_bytes()
+    # whatever the agent does to its own clone stays in its clone
+    (s.agent / ".git" / "hooks" / "post-checkout").write_text("#!/bin/sh\ntouch /tmp/pwned\n")
+    s.agent_git("config", "core.hooksPath", "/tmp")
+    # refs outside refs/heads (config-looking names, hooks paths) are refused by the scope rule
+    for ref in ("refs/hooks/pre-receive", "refs/config", "HEAD"):
+        res = s.agent_git("push", "origin", f"HEAD:{ref}")
+        assert res.returncode != 0
+    # the dumb protocol and arbitrary paths are not served
+    for path in ("/workspace.git/config", "/workspace.git/hooks/pre-receive", "/workspace.git/HEAD"):
+        with pytest.raises(urllib.error.HTTPError):
+            urllib.request.urlopen(s.url + path, timeout=5)
+    gitwork.fetch_home(runner=SubprocessRunner(), state_dir=s.state)
+    assert snapshot(s.user) == before
+    assert (s.state / "git" / "mirror.git" / "hooks" / "pre-receive").read_bytes() == hook_before
