@@ -1,0 +1,94 @@
+"""The Typer root and the error boundary.
+
+Exit codes (DESIGN.md): 0 ok, 1 a known error (one red line, no traceback), 2 usage, 3 unexpected (the
+traceback goes to ``$CLAUDE_BOTTLE_HOME/logs/crash-<timestamp>.log``, whose path is printed; locals
+only with ``CLAUDE_BOTTLE_DEBUG=1`` because they may hold tokens), 130 interrupted.
+
+Only Typer is imported at module level: ``claude-bottle --help`` must start fast, so Rich, YAML and
+the backend registry load inside the commands that use them.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from typing import Any
+
+import typer
+from typer.core import TyperGroup
+
+from claude_bottle.cli import backends, build, cleanup, down, exec_, info, list_, logs, up
+from claude_bottle.errors import BottleError
+
+__all__ = ["app", "main"]
+
+EXIT_UNEXPECTED = 3
+
+
+def _save_crash(exc: BaseException) -> str:
+    import traceback
+
+    from claude_bottle.config import home_dir
+
+    debug = os.environ.get("CLAUDE_BOTTLE_DEBUG") == "1"
+    text = "".join(traceback.TracebackException.from_exception(exc, capture_locals=debug).format())
+    try:
+        logs = home_dir() / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        path = logs / f"crash-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+        path.write_text(text)
+    except OSError:
+        sys.stderr.write(text)  # nowhere to save it: show it rather than lose it
+        return "(could not be saved; printed above)"
+    return str(path)
+
+
+class BottleGroup(TyperGroup):
+    """Turns exceptions into the exit codes above. Living on the command (not in ``main``) means the
+    tests' ``CliRunner`` goes through exactly the same boundary as the console script."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().main(*args, **kwargs)
+        except BottleError as exc:
+            from claude_bottle import ui
+
+            ui.error(str(exc))
+            sys.exit(exc.exit_code)
+        except Exception as exc:  # everything else is a bug: keep the evidence, print one line
+            from claude_bottle import ui
+
+            where = _save_crash(exc)
+            first = (str(exc).strip().splitlines() or [""])[0]
+            ui.error(f"unexpected {type(exc).__name__}: {first}; traceback saved to {where}")
+            sys.exit(EXIT_UNEXPECTED)
+
+
+app = typer.Typer(
+    cls=BottleGroup,
+    name="claude-bottle",
+    help="Run AI coding agents in bottles: sandboxes that reach only what they are granted.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+app.command("up")(up.up)
+app.command("down")(down.down)
+app.command("list")(list_.list_bottles)
+app.command(
+    "exec", context_settings={"allow_interspersed_args": False, "ignore_unknown_options": True}
+)(exec_.exec_command)
+app.command("logs")(logs.logs)
+app.command("cleanup")(cleanup.cleanup)
+app.command("backends")(backends.backends)
+app.command("info")(info.info)
+app.command("build")(build.build)
+
+
+def main() -> None:
+    """Console script ``claude-bottle`` and ``python -m claude_bottle``."""
+    typer.main.get_command(app).main(prog_name="claude-bottle")

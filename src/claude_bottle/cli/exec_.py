@@ -1,0 +1,26 @@
+"""``claude-bottle exec SLUG -- CMD...``: run a command in a bottle's agent; its exit status is ours."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+__all__ = ["exec_command"]
+
+
+def exec_command(
+    slug: Annotated[str, typer.Argument(help="The bottle (see claude-bottle list).")],
+    argv: Annotated[list[str], typer.Argument(metavar="-- CMD...", help="The command to run.")],
+) -> None:
+    """Run CMD in the bottle's agent as the agent user and exit with its status."""
+    from claude_bottle import lifecycle, ui
+    from claude_bottle.cli.common import context
+
+    settings, runner = context()
+    # Parsing stops at SLUG (so CMD's own options stay CMD's); the "--" separator is ours, not CMD's.
+    argv = argv[1:] if argv[:1] == ["--"] else argv
+    code = lifecycle.exec_in(
+        slug, list(argv), settings=settings, runner=runner, interactive=ui.is_interactive()
+    )
+    raise typer.Exit(code)

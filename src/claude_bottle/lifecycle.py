@@ -1,0 +1,266 @@
+"""One bottle's life: ``up`` (resolve, prepare, launch, session, down), ``down``, ``list``, ``exec``.
+
+These functions hold the order of things and the guarantees around them (nothing half-created left
+behind, a second ``down`` is a no-op); the backend does the work and the CLI does the talking,
+through the :class:`UpHooks` it passes in.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from claude_bottle import identity
+from claude_bottle.backends import registry
+from claude_bottle.backends.base import (
+    ActiveBottle,
+    Backend,
+    Bottle,
+    BottlePlan,
+    BottleSpec,
+    Progress,
+    SecretValues,
+)
+from claude_bottle.errors import BottleError, UsageError
+from claude_bottle.plan import CleanupItem, CleanupOutcome, CleanupReport
+from claude_bottle.state import StateDir
+
+if TYPE_CHECKING:
+    from claude_bottle.config import Settings
+    from claude_bottle.runner import Runner
+
+__all__ = [
+    "DownResult",
+    "Listing",
+    "UpHooks",
+    "UpRequest",
+    "UpResult",
+    "backend_of",
+    "down",
+    "exec_in",
+    "list_active",
+    "up",
+]
+
+SESSION_ARGV = ("claude",)
+
+
+@dataclass(frozen=True)
+class UpRequest:
+    cwd: Path
+    agent: str | None = None
+    backend: str | None = None
+    dry_run: bool = False
+    detach: bool = False
+    keep: bool = False
+    workspace: bool = True
+    with_uncommitted: bool = False
+
+
+class UpHooks(Protocol):
+    """How ``up`` talks to the user. The CLI implements it with ``ui``; tests with recorders."""
+
+    progress: Progress
+
+    def warn(self, text: str) -> None: ...
+
+    def confirm(self, spec: BottleSpec, backend: str) -> bool:
+        """Ask once before anything is created (and before any secret is asked for)."""
+        ...
+
+    def ask_secret(self, prompt: str) -> str: ...
+
+    def launched(self, plan: BottlePlan, bottle: Bottle) -> None:
+        """The bottle is live; called before the session starts."""
+        ...
+
+
+@dataclass(frozen=True)
+class DownResult:
+    slug: str
+    report: CleanupReport = field(default_factory=CleanupReport)
+    state_removed: bool = False
+    preserved: bool = False
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def found(self) -> bool:
+        return bool(self.report.outcomes) or self.state_removed or self.preserved
+
+    @property
+    def ok(self) -> bool:
+        return not self.report.failed
+
+
+@dataclass(frozen=True)
+class UpResult:
+    plan: BottlePlan
+    bottle: Bottle | None = None  # None after --dry-run
+    exit_code: int = 0            # the session's exit status
+    down: DownResult | None = None  # set when up took the bottle down after the session
+
+
+@dataclass(frozen=True)
+class Listing:
+    bottles: tuple[ActiveBottle, ...]
+    warnings: tuple[str, ...] = ()
+    failed: frozenset[str] = frozenset()  # backends whose enumerate_active raised
+
+
+# -- up ----------------------------------------------------------------------------------------------
+def _ready_backend(
+    flag: str | None, *, settings: Settings, runner: Runner, environ: Mapping[str, str]
+) -> Backend:
+    name, source = registry.resolve_backend_name(flag, settings=settings, environ=environ)
+    backend = registry.get_backend(name, runner=runner, settings=settings, source=source)
+    problems = backend.preflight()
+    if problems:
+        raise BottleError(f"the {name} backend is not ready: {problems[0].summary}", hint=problems[0].fix)
+    return backend
+
+
+def _dry_prepare(backend: Backend, spec: BottleSpec) -> BottlePlan:
+    stage = Path(tempfile.mkdtemp(prefix="claude-bottle-stage-"))
+    try:
+        return backend.prepare(spec=spec, stage_dir=stage)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def _launch(
+    backend: Backend, spec: BottleSpec, secrets: SecretValues, progress: Progress
+) -> tuple[BottlePlan, Bottle]:
+    state = StateDir(spec.state_dir)
+    state.create(agent=spec.agent.name, bottle=spec.bottle.name, backend=backend.NAME, cwd=spec.cwd)
+    launched = False
+    try:
+        stage = state.path / "stage"
+        stage.mkdir()
+        with progress.phase("prepare"):
+            plan = backend.prepare(spec=spec, stage_dir=stage)
+        with progress.phase("launch"):
+            bottle = backend.launch(plan=plan, secrets=secrets, progress=progress)
+        launched = True
+        state.mark_live(services=bottle.services)
+    except BaseException:
+        # launch undoes its own resources when it fails; if something after it failed, undo them here.
+        if launched:
+            with contextlib.suppress(Exception):
+                backend.down(slug=spec.slug)
+        shutil.rmtree(state.path, ignore_errors=True)
+        raise
+    return plan, bottle
+
+
+def up(
+    request: UpRequest, *, settings: Settings, runner: Runner, hooks: UpHooks, environ: Mapping[str, str]
+) -> UpResult:
+    """Start a bottle (or, with ``dry_run``, only prepare and return its plan: nothing is created
+    outside a temporary stage dir, which is gone again when this returns)."""
+    from claude_bottle.manifest.loader import resolve_definitions  # noqa: PLC0415 - yaml is slow to import
+    from claude_bottle.manifest.secrets import collect_secret_values  # noqa: PLC0415
+
+    with hooks.progress.phase("resolve"):
+        backend = _ready_backend(request.backend, settings=settings, runner=runner, environ=environ)
+        defs = resolve_definitions(settings=settings, cwd=request.cwd, agent=request.agent)
+    for warning in defs.warnings:
+        hooks.warn(warning)
+    slug = identity.new_slug(defs.agent.name)
+    spec = BottleSpec(
+        slug=slug, agent=defs.agent, bottle=defs.bottle, cwd=request.cwd,
+        state_dir=settings.state_root / slug, workspace=request.workspace,
+        with_uncommitted=request.with_uncommitted,
+    )
+    if request.dry_run:
+        with hooks.progress.phase("prepare"):
+            return UpResult(plan=_dry_prepare(backend, spec))
+    if not hooks.confirm(spec, backend.NAME):
+        raise BottleError("aborted: nothing was created")
+    secrets = collect_secret_values(defs, environ=environ, ask=hooks.ask_secret)
+    plan, bottle = _launch(backend, spec, secrets, hooks.progress)
+    hooks.launched(plan, bottle)
+    if request.detach:
+        return UpResult(plan=plan, bottle=bottle)
+    code, result = 1, None
+    try:
+        # No progress phase around the session: a spinner must not draw over the agent's terminal.
+        code = backend.exec_argv(slug=slug, argv=list(SESSION_ARGV), interactive=True)
+    finally:
+        if not request.keep:
+            with hooks.progress.phase("down"):
+                result = down(slug, settings=settings, runner=runner)
+    return UpResult(plan=plan, bottle=bottle, exit_code=code, down=result)
+
+
+# -- down, list, exec --------------------------------------------------------------------------------
+def _failed_down(backend: Backend, slug: str, exc: BottleError) -> CleanupReport:
+    item = CleanupItem(backend.NAME, "bottle", identity.Names(slug).agent, f"bottle {slug}", slug=slug)
+    return CleanupReport((CleanupOutcome(item, ok=False, error=str(exc)),))
+
+
+def down(slug: str, *, settings: Settings, runner: Runner) -> DownResult:
+    """Remove bottle ``slug`` on its backend (from its metadata; every backend when that is gone),
+    then its state dir unless preserved. Idempotent: a bottle already gone is a no-op."""
+    if not identity.is_slug(slug):
+        raise BottleError(f"{slug!r} is not a bottle slug", hint="see claude-bottle list")
+    state = StateDir(settings.state_root / slug)
+    meta = state.read()
+    warnings: tuple[str, ...] = ()
+    if meta is not None:
+        source = str(state.metadata_path)
+        made_by = registry.get_backend(meta.backend, runner=runner, settings=settings, source=source)
+        backends = {meta.backend: made_by}
+    else:
+        backends, warnings = registry.instantiate_all(runner=runner, settings=settings)
+    reports = []
+    for backend in backends.values():
+        try:
+            reports.append(backend.down(slug=slug))
+        except BottleError as exc:
+            reports.append(_failed_down(backend, slug, exc))
+    report = CleanupReport.merge(reports)
+    preserved = state.path.is_dir() and state.preserved
+    removed = False
+    if state.path.is_dir() and not preserved and not report.failed:
+        shutil.rmtree(state.path)
+        removed = True
+    return DownResult(slug, report, state_removed=removed, preserved=preserved, warnings=warnings)
+
+
+def list_active(*, settings: Settings, runner: Runner) -> Listing:
+    """Live bottles of every backend, oldest first. A backend that fails to answer is a warning."""
+    backends, warnings = registry.instantiate_all(runner=runner, settings=settings)
+    bottles: list[ActiveBottle] = []
+    failed: set[str] = set()
+    for name, backend in backends.items():
+        try:
+            bottles.extend(backend.enumerate_active())
+        except Exception as exc:  # one failing backend must not hide the others' bottles
+            failed.add(name)
+            warnings += (f"backend {name} could not list its bottles: {exc}",)
+    return Listing(tuple(sorted(bottles, key=lambda b: b.started_at)), warnings, frozenset(failed))
+
+
+def backend_of(slug: str, *, settings: Settings, runner: Runner) -> Backend:
+    """The backend that made ``slug``: from its metadata, else whichever backend lists it live."""
+    meta = StateDir(settings.state_root / slug).read()
+    if meta is not None:
+        return registry.get_backend(meta.backend, runner=runner, settings=settings, source=f"bottle {slug}")
+    backends, _ = registry.instantiate_all(runner=runner, settings=settings)
+    for backend in backends.values():
+        with contextlib.suppress(BottleError):
+            if any(a.slug == slug for a in backend.enumerate_active()):
+                return backend
+    raise BottleError(f"no bottle {slug}", hint="see claude-bottle list")
+
+
+def exec_in(slug: str, argv: list[str], *, settings: Settings, runner: Runner, interactive: bool) -> int:
+    if not argv:
+        raise UsageError("nothing to run", hint="claude-bottle exec SLUG -- CMD...")
+    backend = backend_of(slug, settings=settings, runner=runner)
+    return backend.exec_argv(slug=slug, argv=argv, interactive=interactive)
