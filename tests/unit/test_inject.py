@@ -56,7 +56,9 @@ def test_api_key_placeholder_is_swapped_in_its_header(creds: tuple[Credential, .
     d, out = run(creds, ANTHROPIC, (("content-type", "application/json"), ("X-Api-Key", ph)))
     assert not d.refused
     assert out == (("content-type", "application/json"), ("X-Api-Key", API_KEY))
-    assert d.events() == [{"event": "inject", "secret": "ANTHROPIC_API_KEY", "header": "x-api-key"}]
+    assert d.events() == [{"kind": "inject", "verdict": "inject", "rule": "secret:ANTHROPIC_API_KEY",
+                           "reason": "ANTHROPIC_API_KEY put in header x-api-key",
+                           "secret": "ANTHROPIC_API_KEY", "header": "x-api-key"}]
     assert API_KEY not in json.dumps(d.events()) and API_KEY not in repr(d)
 
 
@@ -94,7 +96,7 @@ def test_placeholder_to_another_host_is_refused(creds: tuple[Credential, ...], w
     d, out = run(creds, "pypi.org", tuple(headers), path=path, body=body)
     assert d.refused and not d.injections
     assert {(f.kind, f.secret) for f in d.findings} == {("placeholder", "ANTHROPIC_API_KEY")}
-    assert "placeholder of secret ANTHROPIC_API_KEY" in d.refusal("pypi.org")
+    assert "placeholder of secret ANTHROPIC_API_KEY" in d.reason("pypi.org")
     assert out == tuple(headers)  # nothing injected into a refused request
 
 
@@ -129,7 +131,7 @@ def test_real_value_refused_everywhere_even_on_its_own_host(creds: tuple[Credent
         d, _ = run(creds, host, (("x-api-key", by_name(creds, "ANTHROPIC_API_KEY").placeholder),),
                    body=json.dumps({"x": encode(API_KEY)}).encode(), exempt=True)
         assert d.refused and ("secret", "ANTHROPIC_API_KEY") in {(f.kind, f.secret) for f in d.findings}
-        assert "value of secret ANTHROPIC_API_KEY" in d.refusal(host)
+        assert "value of secret ANTHROPIC_API_KEY" in d.reason(host)
 
 
 def test_scanning_runs_before_injection(creds: tuple[Credential, ...]) -> None:
@@ -138,8 +140,9 @@ def test_scanning_runs_before_injection(creds: tuple[Credential, ...]) -> None:
     ph = by_name(creds, "ANTHROPIC_API_KEY").placeholder
     d, out = run(creds, ANTHROPIC, (("x-api-key", ph),), body=b"AKIAIOSFODNN7EXAMPLE")
     assert d.refused and out == (("x-api-key", ph),)
-    assert d.events() == [{"event": "dlp", "kind": "aws-access-key", "where": "body"}]
-    assert "dlp_exempt: true" in d.refusal(ANTHROPIC)
+    assert d.events() == [{"kind": "dlp", "verdict": "deny", "rule": "dlp", "finding": "aws-access-key",
+                           "where": "body", "reason": "body carries a secret-shaped string (aws-access-key)"}]
+    assert "dlp_exempt: true" in d.reason(ANTHROPIC)
     d, out = run(creds, ANTHROPIC, (("x-api-key", ph),), body=b"AKIAIOSFODNN7EXAMPLE", exempt=True)
     assert not d.refused and out == (("x-api-key", API_KEY),)
 

@@ -88,7 +88,7 @@ class Finding:
             "secret": f"the value of secret {self.secret}",
             "placeholder": f"the placeholder of secret {self.secret}",
             "unreadable-body": f"a body in {self.encoding} encoding, which cannot be scanned",
-        }.get(self.kind, f"a {self.kind}")
+        }.get(self.kind, f"a secret-shaped string ({self.kind})")
         how = f" ({self.encoding})" if self.encoding and self.kind != "unreadable-body" else ""
         return f"{self.where} carries {what}{how}"
 

@@ -124,25 +124,26 @@ class Decision:
         return bool(self.findings)
 
     def events(self) -> list[dict[str, object]]:
-        """Audit events (secret names, never values), for the proxy's log."""
+        """Audit fields (``claude_bottle.sidecars.audit.audit_record`` keywords) for each finding or
+        injection: secret names and headers, never values."""
         if self.refused:
-            return [{"event": "dlp", **f.to_json()} for f in self.findings]
-        return [{"event": "inject", "secret": i.name, "header": i.header.lower()} for i in self.injections]
+            return [{"kind": "dlp", "verdict": "deny", "rule": "dlp", "reason": f.describe(),
+                     "finding": f.kind, **{k: v for k, v in f.to_json().items() if k != "kind"}}
+                    for f in self.findings]
+        return [{"kind": "inject", "verdict": "inject", "rule": f"secret:{i.name}",
+                 "reason": f"{i.name} put in header {i.header.lower()}", "secret": i.name,
+                 "header": i.header.lower()} for i in self.injections]
 
-    def refusal(self, host: str) -> str:
-        """The body of the 403: what was found, and what (if anything) would allow it."""
-        lines = [f"claude-bottle: request to {host} refused by request scanning (dlp):"]
-        lines += [f"  - {f.describe()}" for f in self.findings]
+    def reason(self, host: str) -> str:
+        """One line for the request's audit record and the 403: each finding, then what would allow
+        it (only format findings can be allowed, by exempting the host)."""
+        text = "; ".join(f.describe() for f in self.findings)
         kinds = {f.kind for f in self.findings}
         if kinds & {"secret", "placeholder"}:
-            lines.append("A bottle's secrets go only to the hosts its definition names for them, "
-                         "in their header.")
-        if kinds & {"unreadable-body"}:
-            lines.append("Send the body without Content-Encoding so it can be scanned.")
-        if kinds - {"secret", "placeholder", "unreadable-body"}:
-            lines.append(f"If {host} must receive such tokens, set 'dlp_exempt: true' on its egress.allow "
-                         "rule in the bottle definition.")
-        return "\n".join(lines) + "\n"
+            return text + " (a bottle's secrets go only to the hosts its definition names for them)"
+        if kinds <= {"unreadable-body"}:
+            return text + " (send the body without Content-Encoding so it can be scanned)"
+        return text + f" (if {host} must receive such tokens, set dlp_exempt: true on its egress.allow rule)"
 
 
 def decide(req: RequestParts, credentials: tuple[Credential, ...], scanner: Scanner, *,
