@@ -138,6 +138,13 @@ def test_allowed_https_to_an_allowlisted_host_works(bottle: Bottle) -> None:
     assert allowed
 
 
+def test_the_agent_prompt_and_the_bottle_ca_are_provisioned(bottle: Bottle) -> None:
+    out = bottle.sh("cat ~/.claude/CLAUDE.md; stat -c '%U' ~/.claude/CLAUDE.md /workspace")
+    assert out.stdout.splitlines() == ["You probe the walls.", "claude", "claude"], out
+    ca = bottle.sh("grep -c 'BEGIN CERTIFICATE' \"$NODE_EXTRA_CA_CERTS\"; echo $SSL_CERT_FILE $REQUESTS_CA_BUNDLE")
+    assert ca.stdout.split() == ["1", "/etc/ssl/certs/ca-certificates.crt", "/etc/ssl/certs/ca-certificates.crt"]
+
+
 # -- the proxy refuses ----------------------------------------------------------------------------
 def test_plain_http_to_an_unlisted_host_is_403_naming_the_rule(bottle: Bottle) -> None:
     out = bottle.sh(f"curl -sS --max-time 20 -w '\\n%{{http_code}}' http://{OUTSIDE_NAME}/")
