@@ -5,6 +5,8 @@ from __future__ import annotations
 from ipaddress import IPv4Network
 from pathlib import Path
 
+import pytest
+
 from claude_bottle.runner import SubprocessRunner
 from claude_bottle_smolmachines.hoststate import (
     docker_subnets,
@@ -58,6 +60,7 @@ def test_missing_proc_reads_as_nothing(tmp_path: Path) -> None:
     assert host_routes(tmp_path) == [] and listening_ports(tmp_path) == set()
 
 
+@pytest.mark.integration
 def test_real_host() -> None:
     """This host: docker0's 172.17.0.0/16 is a route and a Docker network."""
     assert IPv4Network("172.17.0.0/16") in host_routes()

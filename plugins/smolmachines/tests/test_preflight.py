@@ -109,6 +109,7 @@ def test_docker_cli_missing(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
     assert "docker CLI not found" in problem.summary
 
 
+@pytest.mark.integration
 def test_docker_reachable_here() -> None:
     assert check_docker(RUNNER) == []
 

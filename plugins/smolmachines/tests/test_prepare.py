@@ -18,6 +18,8 @@ from claude_bottle.testing import builtin_spec
 from claude_bottle_smolmachines import SmolmachinesBackend, prepare
 from claude_bottle_smolmachines.leases import LEASE_TTL
 
+pytestmark = pytest.mark.integration  # reads the Docker engine (images, networks)
+
 RUNNER = SubprocessRunner()
 
 

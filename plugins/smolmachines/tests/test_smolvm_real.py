@@ -23,6 +23,8 @@ from claude_bottle.testing import builtin_spec
 from claude_bottle_smolmachines import SmolmachinesBackend
 from claude_bottle_smolmachines.engine import STATE_DIR_ENV, Smolvm, SmolvmError, find_engine
 
+pytestmark = pytest.mark.integration  # docker save and image lookups need the engine
+
 
 @pytest.fixture
 def backend() -> SmolmachinesBackend:

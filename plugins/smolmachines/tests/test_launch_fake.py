@@ -1,0 +1,117 @@
+"""The launch path: real Docker for the bundle network and container, a FAKE smolvm for the machine.
+
+This host's /dev/kvm cannot boot a microVM (PVM), so the real ``smolvm machine start`` always fails.
+These tests put ``fake_smolvm.py`` first on PATH as ``smolvm``: it records every argv and keeps machine
+records with the real ``machine ls --json`` fields, so launch, enumerate, cleanup and down run
+unchanged against it. What they prove about smolvm is the exact arguments we give it; what they prove
+about Docker is real.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from claude_bottle import identity
+from claude_bottle.backends.base import NullProgress, SecretValues
+from claude_bottle.config import load_settings
+from claude_bottle.errors import BottleError
+from claude_bottle.runner import Command, SubprocessRunner
+from claude_bottle.state import StateDir
+from claude_bottle.testing import builtin_spec, check_backend
+from claude_bottle_smolmachines import SmolmachinesBackend
+
+pytestmark = pytest.mark.integration
+
+RUNNER = SubprocessRunner()
+
+
+def _ours(slug: str) -> list[str]:
+    out = []
+    for argv in (("docker", "ps", "-a"), ("docker", "network", "ls")):
+        res = RUNNER.run(Command((*argv, "--filter", f"label=dev.claude-bottle.slug={slug}", "--format", "{{.Name}}"
+                                  if argv[1] == "network" else "{{.Names}}")))
+        out += res.stdout.split()
+    return out
+
+
+@pytest.fixture
+def backend(fake_smolvm: object) -> SmolmachinesBackend:
+    b = SmolmachinesBackend(runner=RUNNER, settings=load_settings())
+    assert b.engine is not None and b.engine.source == "PATH"  # the fake, never the real one
+    return b
+
+
+def test_conformance(backend: SmolmachinesBackend) -> None:
+    """The core's whole-life check: preflight, dry prepare, launch, enumerate, cleanup, down."""
+    report = check_backend(backend)
+    assert report.steps[-1] == "down again"
+    assert _ours(report.slug) == []
+
+
+def test_launch_arguments_and_bundle_topology(backend: SmolmachinesBackend, fake_smolvm: object,
+                                              tmp_path: Path) -> None:
+    spec = builtin_spec(settings=backend.settings)
+    state = StateDir(spec.state_dir)
+    state.create(agent=spec.agent.name, bottle=spec.bottle.name, backend="smolmachines", cwd=spec.cwd)
+    plan = backend.prepare(spec=spec, stage_dir=spec.state_dir / "stage")
+    alloc = dict(plan.data["allocation"])  # type: ignore[call-overload]
+    names = identity.Names(spec.slug)
+    try:
+        backend.launch(plan=plan, secrets=SecretValues(), progress=NullProgress())
+        verbs = fake_smolvm.verbs()  # type: ignore[attr-defined]
+        # create, start, then provisioning: the bottle's CA (cp + exec as root), the prompt (cp + exec)
+        assert verbs[verbs.index("machine create"):] == [
+            "machine create", "machine start", "machine cp", "machine exec", "machine cp", "machine exec"]
+        execs = [c for c in fake_smolvm.calls() if "exec" in c]  # type: ignore[attr-defined]
+        assert [c[c.index("--user") + 1] for c in execs] == ["root", "claude"]
+        (create,) = [c for c in fake_smolvm.calls() if "create" in c]  # type: ignore[attr-defined]
+        assert create[create.index("--smolfile") + 1] == str(spec.state_dir / "stage" / "Smolfile")
+        assert create[create.index("--guest-subnet") + 1] == alloc["guest_subnet"]
+        labels = dict(v.split("=", 1) for i, v in enumerate(create) if create[i - 1] == "--label")
+        assert labels == identity.labels(slug=spec.slug, backend="smolmachines", role="agent",
+                                         agent=spec.agent.name, home=str(backend.settings.home))
+        # The Smolfile now names the exported archive of the real agent image, cached by ID.
+        smolfile = (spec.state_dir / "stage" / "Smolfile").read_text()
+        image_line = next(ln for ln in smolfile.splitlines() if ln.startswith("image = "))
+        archive = Path(json.loads(image_line.split(" = ", 1)[1]))
+        assert archive.is_file() and archive.parent.name == "images" and len(archive.stem) == 64
+        # Docker: the bundle network on the allocated /29 with the bundle address as its gateway...
+        net = json.loads(RUNNER.run(Command(("docker", "network", "inspect", names.bundle_net))).stdout)[0]
+        assert net["IPAM"]["Config"] == [{"Subnet": alloc["bundle_subnet"], "Gateway": alloc["bundle_address"]}]
+        assert net["Internal"] is False and net["Labels"]["dev.claude-bottle.role"] == "net-bundle"
+        # ...and the bundle publishing only on that address and the allocated ports.
+        info = json.loads(RUNNER.run(Command(("docker", "container", "inspect", names.bundle))).stdout)[0]
+        bindings = info["HostConfig"]["PortBindings"]
+        assert bindings == {"3128/tcp": [{"HostIp": alloc["bundle_address"], "HostPort": str(alloc["ports"]["egress"])}]}
+        state.mark_live(services=("egress",))
+        assert spec.slug in {a.slug for a in backend.enumerate_active()}
+    finally:
+        report = backend.down(slug=spec.slug)
+        shutil.rmtree(spec.state_dir, ignore_errors=True)
+    assert not report.failed
+    assert _ours(spec.slug) == []
+    assert not [m for m in backend.smolvm.ls() if spec.slug in str(m["name"])]
+
+
+@pytest.mark.parametrize("failing", ["start", "exec"])
+def test_a_failed_step_undoes_everything(backend: SmolmachinesBackend, monkeypatch: pytest.MonkeyPatch,
+                                         failing: str) -> None:
+    monkeypatch.setenv("FAKE_SMOLVM_FAIL", failing)
+    spec = builtin_spec(settings=backend.settings)
+    StateDir(spec.state_dir).create(agent=spec.agent.name, bottle=spec.bottle.name, backend="smolmachines",
+                                    cwd=spec.cwd)
+    plan = backend.prepare(spec=spec, stage_dir=spec.state_dir / "stage")
+    try:
+        with pytest.raises(BottleError) as err:
+            backend.launch(plan=plan, secrets=SecretValues(), progress=NullProgress())
+        assert f"{failing} failed" in str(err.value)
+        assert "removed everything this up had made" in str(err.value)
+        assert _ours(spec.slug) == []
+        assert not [m for m in backend.smolvm.ls() if spec.slug in str(m["name"])]
+    finally:
+        backend.down(slug=spec.slug)
+        shutil.rmtree(spec.state_dir, ignore_errors=True)
