@@ -46,10 +46,11 @@ __all__ = [
     "FetchedBranch",
     "GitWorkspace",
     "agent_clone_commands",
+    "credentials_command",
     "fetch_home",
     "find_repo",
     "gate_config",
-    "gate_secret_env",
+    "gate_credentials",
     "gate_url",
     "load_workspace",
     "prepare_workspace",
@@ -176,17 +177,13 @@ def load_workspace(state_dir: Path) -> GitWorkspace | None:
 
 # -- what the backend hands the bundle and the agent ---------------------------------------------------
 
-def _secret_env_name(index: int) -> str:
-    return f"CLAUDE_BOTTLE_GIT_SECRET_{index}"
-
-
 def gate_config(*, slug: str, bottle: BottleDef, port: int = DEFAULT_PORT) -> GateConfig:
     """The gate's configuration for this bottle (no secret in it). Raises ``BottleError`` on a remote
     the gate would refuse, so ``up`` fails before anything is created."""
     widened = (p.replace("{slug}", slug) for p in bottle.git.push)
     push = tuple(dict.fromkeys((*default_push_patterns(slug), *widened)))
     remotes: list[RemoteConfig] = []
-    for index, remote in enumerate(bottle.git.remotes):
+    for remote in bottle.git.remotes:
         where = f"{bottle.source}: git.remotes[{remote.name}]"
         try:
             kind = remote_kind(remote.url)
@@ -206,7 +203,7 @@ def gate_config(*, slug: str, bottle: BottleDef, port: int = DEFAULT_PORT) -> Ga
             name=remote.name, url=remote.url, kind=kind,
             branches=tuple(b.replace("{slug}", slug) for b in remote.branches),
             host_key=host_key, username=user.group(1) if user else None,
-            secret_env=_secret_env_name(index) if (remote.ssh_key or remote.token_env) else None,
+            credential="ssh-key" if remote.ssh_key else ("token" if remote.token_env else None),
         ))
     return GateConfig(slug=slug, push=push, remotes=tuple(remotes), port=port)
 
@@ -218,17 +215,18 @@ def write_gate_config(*, slug: str, bottle: BottleDef, stage_dir: Path, port: in
     return path
 
 
-def gate_secret_env(*, bottle: BottleDef, environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The remote credentials for the bundle's environment (pass as ``Command.secret_env`` with
-    ``-e NAME`` on the bundle's ``docker run`` only; never the agent's)."""
+def gate_credentials(*, bottle: BottleDef, environ: Mapping[str, str] | None = None,
+                     ) -> dict[str, dict[str, str]]:
+    """Each remote's credential, read on the host at ``up``: ``{name: {"kind", "value"}}``. Raises
+    ``BottleError`` (one line) for an unreadable key or an unset token variable."""
     env = os.environ if environ is None else environ
-    out: dict[str, str] = {}
-    for index, remote in enumerate(bottle.git.remotes):
+    out: dict[str, dict[str, str]] = {}
+    for remote in bottle.git.remotes:
         where = f"{bottle.source}: git.remotes[{remote.name}]"
         if remote.ssh_key:
             key = Path(remote.ssh_key).expanduser()
             try:
-                out[_secret_env_name(index)] = key.read_text()
+                out[remote.name] = {"kind": "ssh-key", "value": key.read_text()}
             except OSError as exc:
                 raise BottleError(f"{where}: cannot read ssh_key {key}: {exc.strerror}") from exc
         elif remote.token_env:
@@ -236,8 +234,20 @@ def gate_secret_env(*, bottle: BottleDef, environ: Mapping[str, str] | None = No
             if not value:
                 raise BottleError(f"{where}: host variable {remote.token_env} is not set",
                                   hint=f"export {remote.token_env}=<token> before `claude-bottle up`")
-            out[_secret_env_name(index)] = value
+            out[remote.name] = {"kind": "token", "value": value}
     return out
+
+
+def credentials_command(*, container: str, bottle: BottleDef, environ: Mapping[str, str] | None = None,
+                        ) -> Command | None:
+    """``docker exec -i`` handing the remotes' credentials to git-gate through stdin, or None if the
+    bottle declares none. Same path as the proxy's credentials (decision 0007): never argv, never an
+    environment, never ``docker inspect``, never a disk; the gate stores them on the bundle's tmpfs."""
+    creds = gate_credentials(bottle=bottle, environ=environ)
+    if not creds:
+        return None
+    argv = ("docker", "exec", "-i", container, "python3", "-m", "claude_bottle.sidecars.gitgate.creds")
+    return Command(argv, input=json.dumps(creds).encode(), timeout=30)
 
 
 def gate_url(host: str = GATE_HOST, port: int = DEFAULT_PORT) -> str:

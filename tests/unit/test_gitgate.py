@@ -76,28 +76,30 @@ class Session:
     agent: Path
     port: int
     proc: subprocess.Popen[bytes]
+    home: Path
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def agent_git(self, *args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
-        return git(*args, cwd=self.agent, check=check)
+        return git(*args, cwd=self.agent, check=check, env={"HOME": str(self.home)})
 
     def commit(self, name: str, text: str, message: str = "change") -> None:
         (self.agent / name).parent.mkdir(parents=True, exist_ok=True)
         (self.agent / name).write_text(text)
-        git("add", name, cwd=self.agent)
-        git("commit", "-qm", message, cwd=self.agent)
+        self.agent_git("add", name, check=True)
+        self.agent_git("commit", "-qm", message, check=True)
 
 
 def start_gate(tmp: Path, state: Path, bottle: BottleDef, env: dict[str, str] | None = None,
-               ) -> tuple[subprocess.Popen[bytes], int]:
+               secrets_dir: Path | None = None) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     config = gitwork.gate_config(slug=SLUG, bottle=bottle, port=port)
     config = replace(config, mirror=str(state / "git" / "mirror.git"),
                      baseline=str(state / "git" / "baseline.json"),
-                     work_dir=str(tmp / "gate-work"), log=str(tmp / "gate.log"), listen="127.0.0.1")
+                     work_dir=str(tmp / "gate-work"), log=str(tmp / "gate.log"), listen="127.0.0.1",
+                     secrets_dir=str(secrets_dir or tmp / "no-secrets"))
     path = tmp / "git-gate.json"
     path.write_text(config.dumps())
     proc = subprocess.Popen([sys.executable, "-m", "claude_bottle.sidecars.gitgate", str(path)],
@@ -121,7 +123,7 @@ def make_session(tmp_path: Path) -> Iterator:
     procs: list[subprocess.Popen[bytes]] = []
 
     def make(bottle: BottleDef | None = None, *, uncommitted: bool = False, env: dict[str, str] | None = None,
-             prepare_user=None) -> Session:
+             prepare_user=None, secrets_dir: Path | None = None) -> Session:
         bottle = bottle or BottleDef(name="default", source="<test>")
         user = make_user_repo(tmp_path / "user")
         if prepare_user:
@@ -131,11 +133,16 @@ def make_session(tmp_path: Path) -> Iterator:
         ws = gitwork.prepare_workspace(runner=SubprocessRunner(), spec=spec_for(user, state, bottle,
                                        uncommitted=uncommitted), state_dir=state)
         assert ws is not None
-        proc, port = start_gate(tmp_path, state, bottle, env)
+        proc, port = start_gate(tmp_path, state, bottle, env, secrets_dir)
         procs.append(proc)
         agent = tmp_path / "agent"
-        session = Session(user, state, agent, port, proc)
-        git("clone", "-q", "--branch", f"claude/{SLUG}", f"{session.url}/workspace.git", str(agent))
+        home = tmp_path / "agent-home"
+        home.mkdir()
+        session = Session(user, state, agent, port, proc, home)
+        # exactly what the backend runs in the agent container, with the gate on 127.0.0.1
+        for argv in gitwork.agent_clone_commands(slug=SLUG, bottle=bottle, host="127.0.0.1", port=port,
+                                                 workspace=str(agent)):
+            git(*argv[1:], env={"HOME": str(home)})
         return session
 
     yield make

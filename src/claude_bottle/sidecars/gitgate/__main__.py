@@ -1,42 +1,57 @@
 """Run git-gate: ``python3 -m claude_bottle.sidecars.gitgate [CONFIG]``.
 
-CONFIG defaults to ``/etc/claude-bottle/git-gate.json`` (the stage dir, mounted read-only). The gate
-moves remote credentials out of its environment first, installs its hook into the mirror, then serves.
+CONFIG is ``git-gate.json`` or any file beside it (the bundle's init passes ``bundle.yaml``); default
+``/etc/claude-bottle/git-gate.json`` (the stage dir, mounted read-only). A bottle without a git
+workspace has no such file or no mirror: the gate then idles, so the bundle's init (which stops the
+bundle when a daemon exits) can always start it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
 from pathlib import Path
 
 from claude_bottle.sidecars.gitgate.config import CONFIG_FILE, GateConfig
 from claude_bottle.sidecars.gitgate.hook import CONFIG_ENV
-from claude_bottle.sidecars.gitgate.remotes import stash_secrets
+from claude_bottle.sidecars.gitgate.remotes import write_known_hosts
 from claude_bottle.sidecars.gitgate.server import Gate, install_hooks, serve
 
 
+def _say(text: str) -> None:
+    print(f"git-gate: {text}", file=sys.stderr, flush=True)
+
+
+def _idle(why: str) -> int:
+    _say(f"{why}; idle")
+    signal.sigwait({signal.SIGTERM, signal.SIGINT})
+    return 0
+
+
 def main(argv: list[str]) -> int:
-    path = Path(argv[1] if len(argv) > 1 else f"/etc/claude-bottle/{CONFIG_FILE}")
+    given = Path(argv[1] if len(argv) > 1 else f"/etc/claude-bottle/{CONFIG_FILE}")
+    path = given if given.name == CONFIG_FILE else given.parent / CONFIG_FILE
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
+    if not path.is_file():
+        return _idle(f"no {path}: this bottle has no git workspace")
     config = GateConfig.load(path)
-    # First thing: no child process may inherit a credential.
-    secrets_dir = stash_secrets(config.remotes, os.environ)
-    for remote in config.remotes:
-        if remote.kind == "ssh" and not remote.host_key:
-            print(f"git-gate: remote {remote.name} is ssh without a pinned host key: refusing it",
-                  file=sys.stderr)
-    os.environ[CONFIG_ENV] = str(path.resolve())
     mirror = Path(config.mirror)
     if not (mirror / "HEAD").is_file():
-        print(f"git-gate: no mirror at {mirror}; nothing to serve", file=sys.stderr)
-        return 1
+        return _idle(f"no mirror at {mirror}: this bottle has no git workspace")
+    os.environ[CONFIG_ENV] = str(path.resolve())
     install_hooks(mirror)
-    gate = Gate(config, secrets_dir)
+    write_known_hosts(config)
+    for remote in config.remotes:
+        if remote.kind == "ssh" and not remote.host_key:
+            _say(f"remote {remote.name} is ssh without a pinned host key: every use of it is refused")
+    gate = Gate(config)
     server = serve(gate, config.listen, config.port)
     gate.log(event="start", listen=f"{config.listen}:{config.port}", remotes=[r.name for r in config.remotes])
-    print(f"git-gate: serving {mirror} on {config.listen}:{server.server_address[1]}",
-          file=sys.stderr, flush=True)
+    _say(f"serving {mirror} on {config.listen}:{server.server_address[1]}")
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
     return 0

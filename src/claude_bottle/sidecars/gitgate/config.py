@@ -2,7 +2,7 @@
 
 Shared by the host (``claude_bottle.gitwork`` renders it on Python 3.11) and the bundle (the gate reads
 it on 3.13), so this module is stdlib-only and imports nothing else from claude_bottle. It never holds a
-secret: remote credentials reach the gate as environment variables named here (``secret_env``).
+secret: remote credentials reach the gate later, through stdin into a tmpfs (``creds.py``).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ DEFAULT_PORT = 8418
 GIT_MOUNT = "/var/lib/claude-bottle/git"   # where <state_dir>/git is mounted (read-write) in the bundle
 WORKSPACE_REPO = "workspace.git"           # the URL path the agent clones: http://git-gate:8418/workspace.git
 
+SECRETS_DIR = "/dev/shm/claude-bottle/git"  # noqa: S108 - a tmpfs on purpose: credentials never hit a disk
 _SCP_RE = re.compile(r"^(?:[A-Za-z0-9._-]+@)?[A-Za-z0-9._-]+:(?!//)")
 
 
@@ -68,7 +69,7 @@ class RemoteConfig:
     branches: tuple[str, ...]       # branch patterns forwarded there
     host_key: str | None = None     # pinned key: "<type> <base64>" (ssh only)
     username: str | None = None     # HTTPS basic-auth user sent with the token
-    secret_env: str | None = None   # env var of the bundle holding the token or private key
+    credential: str | None = None   # "ssh-key" or "token": what the host delivers for it, if anything
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ class GateConfig:
     baseline: str = f"{GIT_MOUNT}/baseline.json"
     work_dir: str = "/var/lib/claude-bottle/git-gate"   # remote fetch caches (bundle-local)
     log: str = "/var/log/claude-bottle/git-gate.log"
+    secrets_dir: str = SECRETS_DIR
     listen: str = "0.0.0.0"  # noqa: S104 - the bundle's networks are the bottle's own
     port: int = DEFAULT_PORT
     scan: bool = True

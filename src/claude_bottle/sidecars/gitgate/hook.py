@@ -17,7 +17,7 @@ from pathlib import Path
 
 from claude_bottle.sidecars.gitgate.config import GateConfig, RemoteConfig, branch_matches
 from claude_bottle.sidecars.gitgate.policy import Update, check_updates
-from claude_bottle.sidecars.gitgate.remotes import SECRETS_ENV, RemoteError, push_to
+from claude_bottle.sidecars.gitgate.remotes import RemoteError, push_to
 from claude_bottle.sidecars.gitgate.scan import new_commits, scan_commits
 
 __all__ = ["CONFIG_ENV", "REMOTE_ENV", "log_event", "main"]
@@ -76,7 +76,6 @@ def _targets(config: GateConfig, remote_name: str | None, up: Update) -> list[Re
 
 
 def _forward(config: GateConfig, updates: list[Update], remote_name: str | None) -> list[str]:
-    secrets_dir = Path(os.environ.get(SECRETS_ENV, "/nonexistent"))
     plan: dict[str, tuple[RemoteConfig, list[str]]] = {}
     for up in updates:
         fast_forward = up.creates or is_ancestor(up.old, up.new)
@@ -86,7 +85,7 @@ def _forward(config: GateConfig, updates: list[Update], remote_name: str | None)
     errors: list[str] = []
     for name, (remote, refspecs) in plan.items():
         try:
-            push_to(remote, secrets_dir, refspecs, os.environ)
+            push_to(config, remote, refspecs, os.environ)
             _say(f"forwarded {', '.join(s.split(':', 1)[1] for s in refspecs)} to {name}")
         except RemoteError as exc:
             errors.append(str(exc))

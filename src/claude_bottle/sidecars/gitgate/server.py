@@ -24,7 +24,7 @@ from typing import BinaryIO
 
 from claude_bottle.sidecars.gitgate.config import GateConfig
 from claude_bottle.sidecars.gitgate.hook import CACHES_ENV, CONFIG_ENV, REMOTE_ENV, log_event
-from claude_bottle.sidecars.gitgate.remotes import SECRETS_ENV, RemoteError, fetch_into
+from claude_bottle.sidecars.gitgate.remotes import RemoteError, fetch_into
 
 __all__ = ["Gate", "GateHandler", "install_hooks", "serve"]
 
@@ -74,12 +74,11 @@ def _has(repo: Path, key: str) -> bool:
 
 
 class Gate:
-    """Everything the request handler needs: config, paths, the private secrets dir."""
+    """Everything the request handler needs: the config, the mirror, the remote caches."""
 
-    def __init__(self, config: GateConfig, secrets_dir: Path) -> None:
+    def __init__(self, config: GateConfig) -> None:
         self.config = config
         self.mirror = Path(config.mirror)
-        self.secrets_dir = secrets_dir
         self.caches: dict[str, Path] = {}
         self._locks: dict[str, threading.Lock] = {}
         work = Path(config.work_dir)
@@ -99,7 +98,7 @@ class Gate:
         remote = self.config.remote(name)
         assert remote is not None
         with self._locks[name]:
-            fetch_into(self.caches[name], remote, self.secrets_dir)
+            fetch_into(self.config, self.caches[name], remote)
 
     def backend_env(self, remote: str | None) -> dict[str, str]:
         keep = ("PATH", "HOME", "LANG", "PYTHONPATH", "TMPDIR")
@@ -109,7 +108,6 @@ class Gate:
             "REMOTE_USER": "agent",
             "GIT_CONFIG_NOSYSTEM": "1",
             CONFIG_ENV: os.environ.get(CONFIG_ENV, ""),
-            SECRETS_ENV: str(self.secrets_dir),
             CACHES_ENV: os.pathsep.join(str(p) for p in self.caches.values()),
         })
         if remote is not None:
