@@ -322,8 +322,8 @@ def check_backend(
     check = _Check(backend)
     check.preflight()
     spec = (spec_factory or (lambda: builtin_spec(settings=backend.settings)))()
-    check.dry_prepare(spec)
     try:
+        check.dry_prepare(spec)
         check.launch(spec, secrets or SecretValues(), progress or NullProgress())
         check.cleanup_cycle(spec.slug)
     finally:

@@ -154,7 +154,7 @@ def hosts_summary(hosts: Sequence[str], *, shown: int = 3) -> str:
 
 
 def _kv_table(rows: Sequence[tuple[str, str]], *, title: str | None = None) -> Table:
-    table = Table(title=title, show_header=False, box=None, padding=(0, 2, 0, 0))
+    table = Table(title=title, title_justify="left", show_header=False, box=None, padding=(0, 2, 0, 0))
     table.add_column("key", style="bold", no_wrap=True)
     table.add_column("value", overflow="fold")
     for key, value in rows:
@@ -425,6 +425,8 @@ def _egress_cells(record: Mapping[str, object]) -> list[str]:
         value = record.get(key)
         if key == "time" and isinstance(value, int | float):
             value = time.strftime("%H:%M:%S", time.localtime(value))
+        elif key == "time" and isinstance(value, str) and "T" in value:
+            value = value.split("T", 1)[1][:8]  # ISO 8601: the date is noise in a bottle's log
         cells.append("" if value is None else str(value))
     return cells
 
@@ -436,7 +438,7 @@ def _verdict_style(verdict: str) -> str:
 def egress_table(records: Sequence[Mapping[str, object]]) -> Table:
     table = Table(title="egress decisions", title_justify="left")
     for column in _EGRESS_COLUMNS:
-        table.add_column(column, overflow="fold")
+        table.add_column(column, overflow="fold", no_wrap=column in {"time", "verdict", "method"})
     for record in records:
         cells = _egress_cells(record)
         table.add_row(*(Text(c, style=_verdict_style(c) if i == 1 else "") for i, c in enumerate(cells)))
