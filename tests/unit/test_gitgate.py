@@ -3,24 +3,34 @@ the container) on a mirror built from a temporary repository; an "agent" clone p
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import hashlib
 import os
+import shutil
 import socket
+import ssl
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from claude_bottle import gitwork
 from claude_bottle.backends.base import BottleSpec
-from claude_bottle.manifest.model import AgentDef, BottleDef, GitDef
+from claude_bottle.errors import BottleError
+from claude_bottle.manifest.model import AgentDef, BottleDef, GitDef, GitRemote
 from claude_bottle.runner import SubprocessRunner
+from claude_bottle.sidecars.gitgate import creds
+from claude_bottle.sidecars.gitgate.server import GateHandler
 
 SLUG = "coder-ab12c"
 SRC = Path(__file__).resolve().parents[2] / "src"
@@ -299,3 +309,143 @@ def test_agent_cannot_touch_hooks_or_config_of_user_or_mirror(make_session) -> N
     gitwork.fetch_home(runner=SubprocessRunner(), state_dir=s.state)
     assert snapshot(s.user) == before
     assert (s.state / "git" / "mirror.git" / "hooks" / "pre-receive").read_bytes() == hook_before
+
+
+# -- declared remotes: a TLS git server that wants a token, standing in for a forge ---------------------
+
+TOKEN = "tok-3f9a8b7c6d5e4f3a2b1c"
+
+
+@dataclass
+class Upstream:
+    url: str
+    repo: Path
+    cafile: Path
+
+
+def _upstream_handler(repo: Path, expected: str) -> type[GateHandler]:
+    class Handler(GateHandler):
+        gate = type("Log", (), {"log": staticmethod(lambda **_: None)})()  # type: ignore[assignment]
+
+        def finish(self) -> None:
+            super().finish()
+            with contextlib.suppress(OSError, ValueError):
+                self.connection.unwrap()  # close_notify: git's GnuTLS reads to the end of the body
+
+        def _handle(self) -> None:
+            if self.headers.get("Authorization") != expected:
+                self.send_response(401)
+                self.send_header("WWW-Authenticate", 'Basic realm="upstream"')
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            path, _, query = self.path.partition("?")
+            rest = path.removeprefix("/repo.git")
+            self._cgi({"PATH": os.environ["PATH"], "GIT_HTTP_EXPORT_ALL": "1", "REMOTE_USER": "u",
+                       "REQUEST_METHOD": self.command, "QUERY_STRING": query, "PATH_INFO": rest,
+                       "PATH_TRANSLATED": f"{repo}{rest}",
+                       "GIT_PROTOCOL": self.headers.get("Git-Protocol", ""),
+                       "CONTENT_TYPE": self.headers.get("Content-Type", "")})
+    return Handler
+
+
+@pytest.fixture
+def upstream(tmp_path: Path) -> Iterator[Upstream]:
+    repo = tmp_path / "upstream" / "repo.git"
+    git("init", "-q", "--bare", "-b", "main", str(repo))
+    seed = tmp_path / "upstream" / "seed"
+    git("init", "-q", "-b", "main", str(seed))
+    (seed / "UPSTREAM.md").write_text("upstream\n")
+    git("add", ".", cwd=seed)
+    git("commit", "-qm", "upstream first", cwd=seed)
+    git("push", "-q", str(repo), "main", "main:upstream-only", cwd=seed)
+    cert, key = tmp_path / "upstream" / "cert.pem", tmp_path / "upstream" / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
+                    str(cert), "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    expected = "Basic " + base64.b64encode(f"x-access-token:{TOKEN}".encode()).decode()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _upstream_handler(repo, expected))
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    server.socket = ctx.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield Upstream(f"https://127.0.0.1:{server.server_address[1]}/repo.git", repo, cert)
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def shm_dir() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="claude-bottle-test-git-", dir="/dev/shm"))
+    yield path / "git"
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def remote_session(make_session, upstream: Upstream, shm_dir: Path, token: str = TOKEN, **remote: object):
+    bottle = BottleDef(name="forge", source="<test>", git=GitDef(remotes=(
+        GitRemote(name="origin", url=upstream.url, token_env="UP_TOKEN", **remote),)))
+    creds.store(gitwork.gate_credentials(bottle=bottle, environ={"UP_TOKEN": token}), shm_dir)
+    return make_session(bottle, env={"GIT_SSL_CAINFO": str(upstream.cafile)}, secrets_dir=shm_dir)
+
+
+def upstream_ref(upstream: Upstream, ref: str) -> str:
+    res = git("--git-dir", str(upstream.repo), "rev-parse", "--verify", "--quiet", ref, check=False)
+    return res.stdout.strip()
+
+
+def test_push_is_forwarded_to_a_declared_remote_and_fetch_comes_through_the_gate(
+        make_session, upstream, shm_dir) -> None:
+    s = remote_session(make_session, upstream, shm_dir)
+    s.commit("w.txt", "agent work\n")
+    # `origin` is the forge's URL; insteadOf sends it to the gate, which holds the token
+    res = s.agent_git("push", "origin", f"claude/{SLUG}")
+    assert res.returncode == 0, res.stderr
+    assert f"forwarded refs/heads/claude/{SLUG} to origin" in res.stderr
+    head = s.agent_git("rev-parse", "HEAD").stdout.strip()
+    assert upstream_ref(upstream, f"claude/{SLUG}") == head
+    # the plain `git push` goes to the mirror (the branch's upstream) and is forwarded too
+    s.commit("w2.txt", "more\n")
+    res = s.agent_git("push")
+    assert res.returncode == 0, res.stderr
+    assert upstream_ref(upstream, f"claude/{SLUG}") == s.agent_git("rev-parse", "HEAD").stdout.strip()
+    res = s.agent_git("fetch", "origin")
+    assert res.returncode == 0, res.stderr
+    assert s.agent_git("rev-parse", "origin/upstream-only").stdout.strip() == upstream_ref(upstream, "main")
+    # the token is nowhere on the agent's side
+    for path in (s.home / ".gitconfig", s.agent / ".git" / "config"):
+        assert TOKEN not in path.read_text()
+
+
+def test_remote_policy_refuses_main_and_a_bad_token_refuses_the_push(make_session, upstream, shm_dir) -> None:
+    s = remote_session(make_session, upstream, shm_dir, token="tok-wrong-0000000000000")
+    s.commit("w.txt", "agent work\n")
+    res = s.agent_git("push", "origin", "HEAD:main")
+    assert res.returncode != 0 and "rule scope" in res.stderr
+    res = s.agent_git("push", "origin", f"claude/{SLUG}")
+    assert res.returncode != 0 and "rule forward" in res.stderr
+    assert "tok-wrong" not in res.stderr
+    assert upstream_ref(upstream, f"claude/{SLUG}") == ""
+    # a refused forward leaves the mirror unchanged too
+    mirror = s.state / "git" / "mirror.git"
+    assert git("--git-dir", str(mirror), "rev-parse", f"claude/{SLUG}").stdout == \
+        git("rev-parse", "HEAD", cwd=s.user).stdout
+
+
+def test_remote_branches_narrow_what_is_forwarded(make_session, upstream, shm_dir) -> None:
+    s = remote_session(make_session, upstream, shm_dir, branches=("claude/{slug}/release",))
+    s.commit("w.txt", "agent work\n")
+    res = s.agent_git("push", "origin", f"claude/{SLUG}")
+    assert res.returncode != 0 and "rule remote-branches" in res.stderr
+
+
+def test_ssh_remote_without_pinned_host_key_is_refused() -> None:
+    bottle = BottleDef(name="forge", source="bottles/forge.md", git=GitDef(remotes=(
+        GitRemote(name="origin", url="git@example.com:me/repo.git", ssh_key="/nonexistent"),)))
+    with pytest.raises(BottleError, match="host_key"):
+        gitwork.gate_config(slug=SLUG, bottle=bottle)
+    bottle = BottleDef(name="forge", source="bottles/forge.md", git=GitDef(remotes=(
+        GitRemote(name="origin", url="http://example.com/repo.git", token_env="T"),)))
+    with pytest.raises(BottleError, match="only sent over https"):
+        gitwork.gate_config(slug=SLUG, bottle=bottle)

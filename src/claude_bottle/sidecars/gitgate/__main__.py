@@ -30,6 +30,19 @@ def _idle(why: str) -> int:
     return 0
 
 
+def _trust_upstream_ca(config_dir: Path, work_dir: Path) -> None:
+    """Remotes are reached directly from the bundle; where HTTPS passes an inspecting proxy, its CA
+    (mounted as upstream-ca.pem) is trusted on top of the system's, never instead of it."""
+    extra = config_dir / "upstream-ca.pem"
+    system = Path("/etc/ssl/certs/ca-certificates.crt")
+    if not extra.is_file() or "GIT_SSL_CAINFO" in os.environ:
+        return
+    bundle = work_dir / "ca-bundle.pem"
+    bundle.parent.mkdir(parents=True, exist_ok=True)
+    bundle.write_text((system.read_text() if system.is_file() else "") + "\n" + extra.read_text())
+    os.environ["GIT_SSL_CAINFO"] = str(bundle)
+
+
 def main(argv: list[str]) -> int:
     given = Path(argv[1] if len(argv) > 1 else f"/etc/claude-bottle/{CONFIG_FILE}")
     path = given if given.name == CONFIG_FILE else given.parent / CONFIG_FILE
@@ -43,6 +56,7 @@ def main(argv: list[str]) -> int:
     os.environ[CONFIG_ENV] = str(path.resolve())
     install_hooks(mirror)
     write_known_hosts(config)
+    _trust_upstream_ca(path.parent, Path(config.work_dir))
     for remote in config.remotes:
         if remote.kind == "ssh" and not remote.host_key:
             _say(f"remote {remote.name} is ssh without a pinned host key: every use of it is refused")

@@ -101,7 +101,7 @@ class Gate:
             fetch_into(self.config, self.caches[name], remote)
 
     def backend_env(self, remote: str | None) -> dict[str, str]:
-        keep = ("PATH", "HOME", "LANG", "PYTHONPATH", "TMPDIR")
+        keep = ("PATH", "HOME", "LANG", "PYTHONPATH", "TMPDIR", "GIT_SSL_CAINFO")
         env = {k: os.environ[k] for k in keep if k in os.environ}
         env.update({
             "GIT_HTTP_EXPORT_ALL": "1",
