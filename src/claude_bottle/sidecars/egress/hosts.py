@@ -44,11 +44,11 @@ def _ascii(raw: str) -> str:
 def is_ip_literal(host: str) -> bool:
     """True for anything that names an address rather than a host (see the module docstring)."""
     text = host.strip().lower()
-    if text.startswith("[") or ":" in text:
-        return True
+    if text.startswith("["):
+        return True  # brackets only ever hold an address
     text = text.removesuffix(".")
     try:
-        ipaddress.ip_address(text)
+        ipaddress.ip_address(text.split("%", 1)[0])  # an IPv6 zone (fe80::1%eth0) is still an address
     except ValueError:
         pass
     else:
@@ -62,7 +62,7 @@ def normalize_host(raw: str) -> str:
     text = raw.strip()
     if not text:
         raise HostError("bad-host", "empty host")
-    if text.startswith("[") or ":" in text:
+    if is_ip_literal(text):
         raise HostError("ip-literal", f"{raw} is an IP address; only host names may be allowed")
     text = _ascii(text)
     if text.endswith("."):
