@@ -402,12 +402,12 @@ class ConsoleProgress:
 def timings_table(timings: Sequence[Timing]) -> Table:
     table = Table(title="timings", title_justify="left", box=None)
     table.add_column("phase")
-    table.add_column("seconds", justify="right")
+    table.add_column("time", justify="right")
     for t in timings:
         label = "  " * t.depth + t.name + ("" if t.ok else " (failed)")
-        table.add_row(Text(label), Text(f"{t.seconds:.1f}"))
+        table.add_row(Text(label), Text(f"{t.seconds:.2f}s"))
     total = sum(t.seconds for t in timings if t.depth == 0)
-    table.add_row(Text("total", style="bold"), Text(f"{total:.1f}", style="bold"))
+    table.add_row(Text("total", style="bold"), Text(f"{total:.2f}s", style="bold"))
     return table
 
 

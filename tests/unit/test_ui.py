@@ -161,4 +161,4 @@ def test_progress_records_nested_phases_and_failures():
         ("prepare", 4.0, 0, True), ("render", 2.0, 1, True), ("launch", 0.5, 0, False),
     ]
     text = render(ui.timings_table(progress.timings))
-    assert "  render" in text and "launch (failed)" in text and "total" in text and "4.5" in text
+    assert "  render" in text and "launch (failed)" in text and "total" in text and "4.50s" in text

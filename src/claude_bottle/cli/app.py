@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import sys
-import time
+from datetime import UTC, datetime
 from typing import Any
 
 import typer
@@ -36,7 +36,7 @@ def _save_crash(exc: BaseException) -> str:
     try:
         logs = home_dir() / "logs"
         logs.mkdir(parents=True, exist_ok=True)
-        path = logs / f"crash-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+        path = logs / f"crash-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S.%fZ')}.log"
         path.write_text(text)
     except OSError:
         sys.stderr.write(text)  # nowhere to save it: show it rather than lose it
