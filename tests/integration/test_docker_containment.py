@@ -84,8 +84,7 @@ def _up(env: Env, *args: str) -> str:
 
 @pytest.fixture(scope="module")
 def upstream(env: Env, images: None) -> Iterator[Upstream]:
-    with Upstream(home=str(env.home), label=TEST_LABEL) as up:
-        docker("network", "connect", "--alias", "private.test", up.network, up.name)
+    with Upstream(home=str(env.home), label=TEST_LABEL, aliases=("private.test",)) as up:
         # the proxy trusts the test CA for upstream TLS (the extra-CA setting, as a user behind
         # TLS inspection would configure it)
         (env.home / "upstream-ca.pem").write_bytes(up.trust_bundle.read_bytes())

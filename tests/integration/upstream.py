@@ -60,7 +60,8 @@ function once() {
 class Upstream:
     host = "upstream.test"
 
-    def __init__(self, *, home: str, label: str, image: str | None = None) -> None:
+    def __init__(self, *, home: str, label: str, image: str | None = None, aliases: tuple[str, ...] = ()) -> None:
+        self.aliases = aliases
         self.id = uuid.uuid4().hex[:8]
         self.labels = ["--label", f"{label}={home}"]
         self.network = f"cb-upstream-{self.id}"
@@ -79,12 +80,20 @@ class Upstream:
         return self.dir / "trust.pem"
 
     def __enter__(self) -> Upstream:
+        try:
+            self._start()
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def _start(self) -> None:
         self._certs()
         docker("network", "create", *self.labels, self.network)
         docker("run", "-d", "--name", self.name, *self.labels, "--network", self.network,
-               "--network-alias", self.host, "--mount", f"type=bind,source={self.dir},target=/certs,readonly",
+               "--network-alias", self.host, *[a for alias in self.aliases for a in ("--network-alias", alias)],
+               "--mount", f"type=bind,source={self.dir},target=/certs,readonly",
                "--entrypoint", "python3", self.image, "-c", SERVER, "443", "tls")
-        return self
 
     def __exit__(self, *exc: object) -> None:
         for container in self.attached:
@@ -131,19 +140,19 @@ class Upstream:
         self.trust_bundle.write_bytes(host + b"\n" + self.ca.read_bytes())
 
 
+def _newest(repository: str) -> str:
+    """Any built image of ``repository`` will do (it only has to hold python3 / node), so take the
+    newest one that exists rather than the tag the current sources would produce."""
+    out = docker("images", repository, "--format", "{{.Repository}}:{{.Tag}}")  # newest first
+    tags = [t for t in out.split() if not t.endswith(":<none>")]
+    if not tags:
+        raise AssertionError(f"no {repository} image: run `claude-bottle build` first")
+    return tags[0]
+
+
 def _sidecars_image() -> str:
-    return _current("sidecars")
+    return _newest("claude-bottle-sidecars")
 
 
 def _agent_image() -> str:
-    return _current("agent")
-
-
-def _current(role: str) -> str:
-    """The tag ``up`` would use now (images.py computes it from the inputs)."""
-    from claude_bottle.config import load_settings
-    from claude_bottle.runner import SubprocessRunner
-    from claude_bottle_docker.images import image_refs
-
-    refs = image_refs(load_settings(), runner=SubprocessRunner())
-    return refs.agent if role == "agent" else refs.sidecars
+    return _newest("claude-bottle-agent")

@@ -39,7 +39,7 @@ def test_archive_holds_prompt_and_workspace_and_reports_what_it_cannot_copy(tmp_
     if os.geteuid() != 0:  # root reads mode-0 files; anyone else must see it reported
         assert "locked (unreadable)" in archive.skipped
     with tarfile.open(fileobj=io.BytesIO(archive.data)) as tar:
-        assert tar.extractfile("home/claude/.claude/CLAUDE.md").read() == b"Be careful."
+        assert tar.extractfile("home/claude/.claude/CLAUDE.md").read() == b"Be careful.\n"
 
 
 def test_no_workspace_means_only_the_prompt(tmp_path):

@@ -73,7 +73,8 @@ def build_user_archive(*, prompt: str, workspace: Path | None) -> WorkspaceArchi
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
         if prompt:
             _add_bytes(tar, f"{HOME[1:]}/.claude", None)
-            _add_bytes(tar, f"{HOME[1:]}/.claude/CLAUDE.md", prompt.encode())
+            text = prompt if prompt.endswith("\n") else prompt + "\n"
+            _add_bytes(tar, f"{HOME[1:]}/.claude/CLAUDE.md", text.encode())
         if workspace is not None:
             count = _add_tree(tar, workspace, skipped)
     return WorkspaceArchive(data=buf.getvalue(), files=count, skipped=tuple(skipped))
