@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from claude_bottle.errors import BottleError
+from claude_bottle.identity import is_slug
 from claude_bottle.runner import Command
 from claude_bottle.sidecars.gitgate.config import (
     CONFIG_FILE,
@@ -38,6 +39,7 @@ from claude_bottle.sidecars.gitgate.config import (
 
 if TYPE_CHECKING:
     from claude_bottle.backends.base import BottleSpec
+    from claude_bottle.config import Settings
     from claude_bottle.manifest.model import BottleDef
     from claude_bottle.runner import Runner
 
@@ -48,6 +50,7 @@ __all__ = [
     "agent_clone_commands",
     "credentials_command",
     "fetch_home",
+    "fetch_slug",
     "find_repo",
     "gate_config",
     "gate_credentials",
@@ -350,3 +353,14 @@ def fetch_home(*, runner: Runner, state_dir: Path) -> tuple[FetchedBranch, ...]:
             detail = "" if res.ok else (lines[-1] if lines else "failed")
             results.append(FetchedBranch(branch, sha, res.ok, detail))
     return tuple(results)
+
+
+def fetch_slug(slug: str, *, settings: Settings, runner: Runner) -> tuple[FetchedBranch, ...]:
+    """``claude-bottle fetch SLUG``: :func:`fetch_home` on the bottle's state dir, with the checks."""
+    if not is_slug(slug):
+        raise BottleError(f"{slug!r} is not a bottle slug", hint="see claude-bottle list")
+    state_dir = settings.state_root / slug
+    if not state_dir.is_dir():
+        raise BottleError(f"bottle {slug} has no state dir (removed by down or cleanup)",
+                          hint="nothing left to fetch; next time fetch before down")
+    return fetch_home(runner=runner, state_dir=state_dir)

@@ -10,8 +10,8 @@ The core constructs a backend with keyword arguments only (``runner``, ``setting
 
 ``preflight`` (``claude-bottle backends``, before ``up``) -> ``prepare`` (``up``, ``up --dry-run``) ->
 ``launch`` (``up``) -> ``enumerate_active`` (``list``, ``cleanup``) -> ``prepare_cleanup`` and
-``cleanup`` (``cleanup``) -> ``down`` (``down``). ``exec_argv``, ``logs`` and ``describe`` have
-defaults a backend may override.
+``cleanup`` (``cleanup``) -> ``down`` (``down``). ``exec_argv``, ``logs``, ``copy_out`` and
+``describe`` have defaults a backend may override.
 
 Rules every backend keeps:
 
@@ -199,6 +199,11 @@ class Backend(abc.ABC):
     def logs(self, *, slug: str, follow: bool) -> int:
         """Stream the bottle's service logs to stdout; return an exit status."""
         raise BottleError(f"the {self.NAME} backend has no logs")
+
+    def copy_out(self, *, slug: str, path: str, dest: Path) -> None:
+        """Copy ``path`` (absolute, inside the agent) out of bottle ``slug`` to ``dest`` on the host
+        (``claude-bottle cp``). Never follow a link out of the bottle onto the host's filesystem."""
+        raise BottleError(f"the {self.NAME} backend cannot copy files out of bottles")
 
     # -- all bottles ----------------------------------------------------------------------------
     @abc.abstractmethod

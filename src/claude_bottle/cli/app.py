@@ -18,7 +18,7 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from claude_bottle.cli import backends, build, cleanup, down, exec_, info, list_, logs, up
+from claude_bottle.cli import backends, build, cleanup, cp, down, exec_, fetch, info, list_, logs, up
 from claude_bottle.errors import BottleError
 
 __all__ = ["app", "main"]
@@ -87,6 +87,8 @@ app.command("cleanup")(cleanup.cleanup)
 app.command("backends")(backends.backends)
 app.command("info")(info.info)
 app.command("build")(build.build)
+app.command("fetch")(fetch.fetch)
+app.command("cp")(cp.cp)
 
 
 def main() -> None:
