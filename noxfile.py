@@ -10,7 +10,8 @@ nox.options.default_venv_backend = "venv"
 nox.options.sessions = ["tests", "integration"] if shutil.which("docker") else ["tests"]
 
 PACKAGES = ("-e", ".", "-e", "plugins/docker", "-e", "plugins/smolmachines")
-TEST_DEPS = ("pytest>=8", "pytest-mock>=3")
+# detect-secrets and unidiff: the git-gate unit tests run the gate's pre-receive hook on the host.
+TEST_DEPS = ("pytest>=8", "pytest-mock>=3", "detect-secrets==1.5.0", "unidiff==0.7.5")
 TEST_DIRS = ("tests/unit", "plugins/docker/tests", "plugins/smolmachines/tests")
 
 
