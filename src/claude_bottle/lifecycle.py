@@ -65,7 +65,8 @@ class UpRequest:
 class UpHooks(Protocol):
     """How ``up`` talks to the user. The CLI implements it with ``ui``; tests with recorders."""
 
-    progress: Progress
+    @property
+    def progress(self) -> Progress: ...
 
     def warn(self, text: str) -> None: ...
 

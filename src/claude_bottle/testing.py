@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from claude_bottle import identity
 from claude_bottle.backends import registry
@@ -134,8 +134,9 @@ class FakeBackend(Backend):
 
     def launch(self, *, plan: BottlePlan, secrets: SecretValues, progress: Progress) -> Bottle:
         made: list[str] = []
+        resources = cast("list[list[str]]", plan.data["resources"])  # what prepare put there
         try:
-            for kind, name, role in plan.data["resources"]:  # type: ignore[union-attr]
+            for kind, name, role in resources:
                 with progress.phase(f"create {kind} {name}"):
                     self._create(kind=kind, name=name, role=role, spec=plan.spec)
                     made.append(name)
