@@ -7,6 +7,7 @@ smolvm machines are ever seen, let alone removed.
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import sys
@@ -47,8 +48,6 @@ class FakeSmolvm:
     state: Path
 
     def calls(self) -> list[list[str]]:
-        import json
-
         path = self.state / "calls.jsonl"
         return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 

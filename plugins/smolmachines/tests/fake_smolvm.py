@@ -76,9 +76,8 @@ def main(argv: list[str]) -> int:
         machines[name]["state"] = "stopped"
     elif verb == "delete":
         del machines[name]
-    elif verb == "exec":
-        if machines[name]["state"] != "running":
-            return fail("INVALID_STATE", f"Machine '{name}' is not running")
+    elif verb == "exec" and machines[name]["state"] != "running":
+        return fail("INVALID_STATE", f"Machine '{name}' is not running")
     save(machines)
     return 0
 

@@ -32,7 +32,8 @@ CLI = Path(sys.executable).parent / "claude-bottle"
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200"}
-    return subprocess.run([str(CLI), *args], capture_output=True, text=True, env=env, timeout=300, check=False)
+    return subprocess.run([str(CLI), *args], capture_output=True, text=True, env=env, timeout=300,
+                          check=False)
 
 
 def _label_args(labels: dict[str, str]) -> list[str]:
@@ -63,7 +64,8 @@ def test_one_table_across_backends_and_exact_removal(smolvm: Smolvm, tmp_path: P
     smol_names, dock_names = identity.Names(smol), identity.Names(dock)
 
     def lab(slug: str, backend: str, role: str) -> dict[str, str]:
-        return identity.labels(slug=slug, backend=backend, role=role, agent=identity.agent_of(slug), home=home)
+        return identity.labels(slug=slug, backend=backend, role=role, agent=identity.agent_of(slug),
+                               home=home)
 
     sf = tmp_path / "Smolfile"
     sf.write_text("net = false\n")
@@ -71,7 +73,8 @@ def test_one_table_across_backends_and_exact_removal(smolvm: Smolvm, tmp_path: P
     try:
         # the crashed smolmachines bottle
         smolvm.create(name=smol_names.machine, smolfile=sf, labels=lab(smol, "smolmachines", "agent"))
-        _docker("network", "create", *_label_args(lab(smol, "smolmachines", "net-bundle")), smol_names.bundle_net)
+        _docker("network", "create", *_label_args(lab(smol, "smolmachines", "net-bundle")),
+                smol_names.bundle_net)
         _docker("create", "--name", smol_names.bundle, *_label_args(lab(smol, "smolmachines", "sidecars")),
                 "--network", smol_names.bundle_net, "debian:bookworm-slim", "sleep", "infinity")
         # the crashed docker bottle
@@ -96,10 +99,12 @@ def test_one_table_across_backends_and_exact_removal(smolvm: Smolvm, tmp_path: P
         plan = json.loads(_cli("cleanup", "--dry-run", "--json").stdout)["plan"]
         slugs = {item["slug"] for item in plan if item.get("slug")}
         if not slugs <= {smol, dock}:
-            pytest.skip(f"another suite's leftovers are in the plan ({sorted(slugs - {smol, dock})}); not removing them")
+            foreign = sorted(slugs - {smol, dock})
+            pytest.skip(f"another suite's leftovers are in the plan ({foreign}); not removing them")
         by_backend = sorted((i["backend"], i["kind"]) for i in plan)
         assert by_backend == sorted([("smolmachines", "machine"), ("smolmachines", "container"),
-                                     ("smolmachines", "network"), ("docker", "container"), ("docker", "network")])
+                                     ("smolmachines", "network"), ("docker", "container"),
+                                     ("docker", "network")])
 
         done = _cli("cleanup", "--yes")
         assert done.returncode == 0, done.stdout + done.stderr

@@ -32,8 +32,9 @@ RUNNER = SubprocessRunner()
 def _ours(slug: str) -> list[str]:
     out = []
     for argv in (("docker", "ps", "-a"), ("docker", "network", "ls")):
-        res = RUNNER.run(Command((*argv, "--filter", f"label=dev.claude-bottle.slug={slug}", "--format", "{{.Name}}"
-                                  if argv[1] == "network" else "{{.Names}}")))
+        fmt = "{{.Name}}" if argv[1] == "network" else "{{.Names}}"
+        flt = f"label=dev.claude-bottle.slug={slug}"
+        res = RUNNER.run(Command((*argv, "--filter", flt, "--format", fmt)))
         out += res.stdout.split()
     return out
 
@@ -81,12 +82,14 @@ def test_launch_arguments_and_bundle_topology(backend: SmolmachinesBackend, fake
         assert archive.is_file() and archive.parent.name == "images" and len(archive.stem) == 64
         # Docker: the bundle network on the allocated /29 with the bundle address as its gateway...
         net = json.loads(RUNNER.run(Command(("docker", "network", "inspect", names.bundle_net))).stdout)[0]
-        assert net["IPAM"]["Config"] == [{"Subnet": alloc["bundle_subnet"], "Gateway": alloc["bundle_address"]}]
+        ipam = [{"Subnet": alloc["bundle_subnet"], "Gateway": alloc["bundle_address"]}]
+        assert net["IPAM"]["Config"] == ipam
         assert net["Internal"] is False and net["Labels"]["dev.claude-bottle.role"] == "net-bundle"
         # ...and the bundle publishing only on that address and the allocated ports.
         info = json.loads(RUNNER.run(Command(("docker", "container", "inspect", names.bundle))).stdout)[0]
         bindings = info["HostConfig"]["PortBindings"]
-        assert bindings == {"3128/tcp": [{"HostIp": alloc["bundle_address"], "HostPort": str(alloc["ports"]["egress"])}]}
+        published = {"HostIp": alloc["bundle_address"], "HostPort": str(alloc["ports"]["egress"])}
+        assert bindings == {"3128/tcp": [published]}
         state.mark_live(services=("egress",))
         assert spec.slug in {a.slug for a in backend.enumerate_active()}
     finally:

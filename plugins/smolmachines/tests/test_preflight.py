@@ -27,7 +27,8 @@ def test_smolvm_missing() -> None:
 
 
 def test_smolvm_not_runnable(tmp_path: Path) -> None:
-    broken = _script(tmp_path / "smolvm", "echo 'error while loading shared libraries: libkrun.so' >&2; exit 127")
+    body = "echo 'error while loading shared libraries: libkrun.so' >&2; exit 127"
+    broken = _script(tmp_path / "smolvm", body)
     (problem,) = check_smolvm(Engine(binary=broken, source="PATH"), RUNNER)
     assert "does not run" in problem.summary and "libkrun.so" in problem.summary
     assert "reinstall" in problem.fix

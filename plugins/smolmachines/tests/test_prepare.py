@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import tomllib
+from dataclasses import replace
 from ipaddress import IPv4Network
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import pytest
 from claude_bottle import identity
 from claude_bottle.config import load_settings
 from claude_bottle.errors import BottleError
+from claude_bottle.manifest.model import GitDef, GitRemote
 from claude_bottle.runner import Command, SubprocessRunner
 from claude_bottle.testing import builtin_spec
 from claude_bottle_smolmachines import SmolmachinesBackend, prepare
@@ -126,10 +128,6 @@ def test_full_pool_fails_with_one_line(backend: SmolmachinesBackend, tmp_path: P
 
 
 def test_sidecars_follow_the_bottle(backend: SmolmachinesBackend) -> None:
-    from dataclasses import replace
-
-    from claude_bottle.manifest.model import GitDef, GitRemote
-
     spec = builtin_spec(settings=backend.settings)
     assert prepare.active_sidecars(spec) == ("egress",)
     bottle = replace(spec.bottle, supervise=True,

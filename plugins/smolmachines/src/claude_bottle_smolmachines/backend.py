@@ -22,6 +22,7 @@ from claude_bottle.errors import BottleError
 from claude_bottle.identity import Names
 from claude_bottle.plan import CleanupItem, CleanupPlan, CleanupReport
 from claude_bottle.runner import Command
+from claude_bottle.secrets import plan_credentials
 from claude_bottle.state import list_state_dirs
 from claude_bottle_docker import images as docker_images
 from claude_bottle_docker.cleanup import inventory, remove_items
@@ -69,7 +70,8 @@ class SmolmachinesBackend(Backend):
         refs = docker_images.image_refs(self.settings, runner=self.runner)
         env, secret_names = literal_env(spec)
         sidecars = prepare.active_sidecars(spec)
-        allocation = prepare.allocate(slug=spec.slug, sidecars=sidecars, runner=self.runner, settings=self.settings)
+        allocation = prepare.allocate(slug=spec.slug, sidecars=sidecars, runner=self.runner,
+                                      settings=self.settings)
         archive = images.planned_archive(self.settings, refs.agent, images.image_id(self.runner, refs.agent))
         render_stage(spec=spec, stage_dir=stage_dir, settings=self.settings)
         sf_spec = prepare.smolfile_spec(image=str(archive), literal_env=env, allocation=allocation)
@@ -88,7 +90,8 @@ class SmolmachinesBackend(Backend):
             images=(("agent", refs.agent), ("sidecars", refs.sidecars)),
             sidecars=sidecars, allowed_hosts=spec.bottle.egress.hosts, networks=(names.bundle_net,),
             stage_dir=stage_dir,
-            details=prepare.details(names=names, allocation=allocation, smolfile=smolfile, agent_image=refs.agent),
+            details=prepare.details(names=names, allocation=allocation, smolfile=smolfile,
+                                    agent_image=refs.agent),
             data=data,
         )
 
@@ -105,21 +108,24 @@ class SmolmachinesBackend(Backend):
         env = dict(data.get("literal_env") or {})  # type: ignore[call-overload]
         smolfile = prepare.write_smolfile(smolfile.parent, prepare.smolfile_spec(
             image=str(archive), literal_env=env, allocation=allocation))
-        names = tuple(str(n) for n in data.get("secret_env_names") or ())  # type: ignore[union-attr]
-        missing = [n for n in names if n not in secrets.env]
+        env_names = tuple(str(n) for n in data.get("secret_env_names") or ())  # type: ignore[union-attr]
+        missing = [n for n in env_names if n not in secrets.env]
         if missing:
             raise BottleError(f"no value for secret environment variable {missing[0]}")
+        creds = plan_credentials(spec.bottle.secrets, secrets.credentials)
+        # Placeholders are not secret, but they travel like secrets: by reference, never in argv.
+        secret_env = {**{n: secrets.env[n] for n in env_names}, **creds.agent_env}
         workspace = data.get("workspace")
         inp = LaunchInputs(
             slug=spec.slug, agent_name=spec.agent.name, home=str(self.settings.home),
             sidecars_image=refs.sidecars, smolfile=smolfile, guest_subnet=str(allocation.guest_subnet),
             bundle_subnet=str(allocation.bundle_subnet), bundle_address=allocation.bundle_address,
             ports=allocation.ports, container_ports={n: prepare.SIDECAR_PORTS[n] for n in allocation.ports},
-            stage_dir=stage_dir, logs_dir=spec.state_dir / "logs", secret_env_names=names,
+            stage_dir=stage_dir, logs_dir=spec.state_dir / "logs", secret_env_names=tuple(sorted(secret_env)),
             prompt=spec.agent.prompt, workspace=Path(str(workspace)) if workspace else None,
         )
-        services = run_launch(runner=self.runner, smolvm=self.smolvm, inp=inp,
-                              secret_env={n: secrets.env[n] for n in names}, progress=progress)
+        services = run_launch(runner=self.runner, smolvm=self.smolvm, inp=inp, secret_env=secret_env,
+                              progress=progress, credentials=creds)
         return Bottle(slug=spec.slug, backend=self.NAME, state_dir=spec.state_dir, services=services)
 
     def down(self, *, slug: str) -> CleanupReport:
@@ -171,7 +177,8 @@ class SmolmachinesBackend(Backend):
                 continue
             ident = res.ident[:12]
             detail = f"{res.name} ({res.role})" if res.role else res.name
-            items.append(CleanupItem(backend=self.NAME, kind=res.kind, ident=ident, detail=detail, slug=res.slug))
+            items.append(CleanupItem(backend=self.NAME, kind=res.kind, ident=ident, detail=detail,
+                                     slug=res.slug))
         return items
 
     def _remove(self, items: tuple[CleanupItem, ...] | list[CleanupItem]) -> CleanupReport:

@@ -107,8 +107,8 @@ class SmolvmError(BottleError):
 
 
 def _error_of(result: Result) -> tuple[str, str]:
-    for line in reversed(result.stderr.splitlines()):
-        line = line.strip()
+    for raw in reversed(result.stderr.splitlines()):
+        line = raw.strip()
         if line.startswith("{"):
             try:
                 err = json.loads(line)["error"]
@@ -133,7 +133,8 @@ class Smolvm:
         try:
             result = self.runner.run(cmd)
         except OSError as exc:  # not executable, wrong architecture: the runner only maps "not found"
-            raise SmolvmError(f"cannot run {self.engine.binary}: {exc.strerror or exc}", code="NOT_RUNNABLE") from exc
+            raise SmolvmError(f"cannot run {self.engine.binary}: {exc.strerror or exc}",
+                              code="NOT_RUNNABLE") from exc
         if not result.ok:
             code, message = _error_of(result)
             raise SmolvmError(f"`smolvm {' '.join(args[:2])}` failed: {message}", code=code)
@@ -148,7 +149,7 @@ class Smolvm:
         try:
             data = json.loads(out or "[]")
         except ValueError as exc:
-            raise BottleError(f"`smolvm machine ls --json` printed something that is not JSON: {exc}") from exc
+            raise BottleError(f"`smolvm machine ls --json` did not print JSON: {exc}") from exc
         return [m for m in data if isinstance(m, dict)]
 
     def create(self, *, name: str, smolfile: Path, labels: Mapping[str, str], extra: Sequence[str] = (),

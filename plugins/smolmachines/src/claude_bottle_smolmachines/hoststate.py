@@ -95,7 +95,8 @@ def docker_subnets(runner: Runner) -> list[IPv4Network]:
         ids = runner.run(Command(("docker", "network", "ls", "--quiet"), check=False, timeout=30))
         if not ids.ok or not ids.stdout.split():
             return []
-        out = runner.run(Command(("docker", "network", "inspect", *ids.stdout.split()), check=False, timeout=30))
+        inspect = ("docker", "network", "inspect", *ids.stdout.split())
+        out = runner.run(Command(inspect, check=False, timeout=30))
     except BottleError:
         return []
     return list(_subnets_of(out.stdout))

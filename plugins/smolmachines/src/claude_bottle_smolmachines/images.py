@@ -49,7 +49,8 @@ def planned_archive(settings: Settings, ref: str, ident: str | None) -> Path:
 def export_image(runner: Runner, settings: Settings, ref: str) -> Path:
     ident = image_id(runner, ref)
     if ident is None:
-        raise BottleError(f"agent image {ref} is not in the local Docker engine", hint="run `claude-bottle build`")
+        raise BottleError(f"agent image {ref} is not in the local Docker engine",
+                          hint="run `claude-bottle build`")
     path = archive_for(settings, ident)
     if path.is_file() and path.stat().st_size > 0:
         return path

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from claude_bottle.errors import BottleError
 from claude_bottle.identity import Names, labels
 from claude_bottle.runner import Command
+from claude_bottle.secrets import CredentialSet, delivery_command
 from claude_bottle_docker import bundle as bundle_mod
 from claude_bottle_docker import provision
 from claude_bottle_docker.docker import DOCKER, label_args
@@ -84,11 +85,13 @@ def secret_refs(names: tuple[str, ...]) -> tuple[list[str], Callable[[Mapping[st
 
 
 def run_launch(*, runner: Runner, smolvm: Smolvm, inp: LaunchInputs, secret_env: Mapping[str, str],
-               progress: Progress) -> tuple[str, ...]:
+               progress: Progress, credentials: CredentialSet | None = None) -> tuple[str, ...]:
+    """``secret_env``: the guest's secret variables (values from the host, credential placeholders);
+    ``credentials``: the real values, delivered to the bundle through stdin (decision 0007)."""
     names = Names(inp.slug)
     undo: list[tuple[str, Callable[[], None]]] = []
     try:
-        _steps(runner, smolvm, inp, names, undo, secret_env, progress)
+        _steps(runner, smolvm, inp, names, undo, _Secrets(secret_env, credentials), progress)
     except BaseException as exc:
         failed = _undo(undo, progress)
         if isinstance(exc, BottleError):
@@ -99,8 +102,14 @@ def run_launch(*, runner: Runner, smolvm: Smolvm, inp: LaunchInputs, secret_env:
     return tuple(inp.ports)
 
 
-def _steps(runner: Runner, smolvm: Smolvm, inp: LaunchInputs, names: Names,
-           undo: list[tuple[str, Callable[[], None]]], secret_env: Mapping[str, str], progress: Progress) -> None:
+@dataclass(frozen=True)
+class _Secrets:
+    env: Mapping[str, str] = field(repr=False)
+    credentials: CredentialSet | None = field(default=None, repr=False)
+
+
+def _steps(runner: Runner, smolvm: Smolvm, inp: LaunchInputs, names: Names,  # noqa: PLR0917 - private
+           undo: list[tuple[str, Callable[[], None]]], secrets: _Secrets, progress: Progress) -> None:
     def rm(*argv: str) -> Callable[[], None]:
         return lambda: _docker_rm(runner, argv)
 
@@ -113,8 +122,11 @@ def _steps(runner: Runner, smolvm: Smolvm, inp: LaunchInputs, names: Names,
         bundle_mod.start_bundle(runner, bundle_spec(inp, names))
     with progress.phase("proxy ready"):
         bundle_mod.wait_ready(runner, names.bundle, host=inp.bundle_address, port=inp.ports["egress"])
+    if secrets.credentials:
+        with progress.phase("credentials"):
+            runner.run(delivery_command(container=names.bundle, creds=secrets.credentials))
     flags, values = secret_refs(inp.secret_env_names)
-    secret_values = values(secret_env)
+    secret_values = values(secrets.env)
     with progress.phase("machine create"):
         undo.append((f"machine {names.machine}", lambda: remove_machine(smolvm, names.machine)))
         smolvm.create(name=names.machine, smolfile=inp.smolfile, labels=inp.labels("agent"),

@@ -65,7 +65,8 @@ class Allocation:
             raise TypeError("ports must be a mapping")
         return cls(block=IPv4Network(str(data["block"])), guest_subnet=IPv4Network(str(data["guest_subnet"])),
                    bundle_subnet=IPv4Network(str(data["bundle_subnet"])),
-                   bundle_address=str(data["bundle_address"]), ports={str(k): int(v) for k, v in ports.items()})
+                   bundle_address=str(data["bundle_address"]),
+                   ports={str(k): int(v) for k, v in ports.items()})
 
 
 def active_sidecars(spec: BottleSpec) -> tuple[str, ...]:
@@ -117,7 +118,8 @@ def write_smolfile(stage_dir: Path, spec: SmolfileSpec) -> Path:
     return path
 
 
-def details(*, names: Names, allocation: Allocation, smolfile: Path, agent_image: str) -> tuple[tuple[str, str], ...]:
+def details(*, names: Names, allocation: Allocation, smolfile: Path,
+            agent_image: str) -> tuple[tuple[str, str], ...]:
     ports = ", ".join(f"{name} {port}" for name, port in allocation.ports.items())
     return (
         ("machine", names.machine),
