@@ -30,6 +30,7 @@ from claude_bottle.runner import Command
 from claude_bottle.sidecars.gitgate.config import (
     CONFIG_FILE,
     DEFAULT_PORT,
+    GIT_MOUNT,
     WORKSPACE_REPO,
     GateConfig,
     RemoteConfig,
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "GATE_HOST",
+    "GIT_MOUNT",
     "FetchedBranch",
     "GitWorkspace",
     "agent_clone_commands",
@@ -272,7 +274,9 @@ def agent_clone_commands(*, slug: str, bottle: BottleDef | None = None, host: st
     for remote in remotes:
         rewrite = f"url.{base}/remotes/{remote.name}.git.insteadOf"
         cmds.append(["git", "config", "--global", rewrite, remote.url])
-    cmds.append(["git", "clone", "--quiet", "--branch", f"claude/{slug}", f"{base}/{WORKSPACE_REPO}",
+    # The gate starts with the bundle; give it a few seconds rather than racing it.
+    cmds.append(["sh", "-c", 'for i in 1 2 3 4 5 6 7 8 9 10; do git clone --quiet "$@" && exit 0; '
+                 'sleep 1; done; exit 1', "clone", "--branch", f"claude/{slug}", f"{base}/{WORKSPACE_REPO}",
                  workspace])
     for remote in remotes:
         if remote.name == "origin":

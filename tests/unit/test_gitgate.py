@@ -152,7 +152,7 @@ def make_session(tmp_path: Path) -> Iterator:
         # exactly what the backend runs in the agent container, with the gate on 127.0.0.1
         for argv in gitwork.agent_clone_commands(slug=SLUG, bottle=bottle, host="127.0.0.1", port=port,
                                                  workspace=str(agent)):
-            git(*argv[1:], env={"HOME": str(home)})
+            subprocess.run(argv, check=True, capture_output=True, env={**os.environ, "HOME": str(home)})
         return session
 
     yield make

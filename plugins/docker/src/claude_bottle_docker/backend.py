@@ -6,6 +6,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import ClassVar
 
+from claude_bottle import gitwork
 from claude_bottle.backends.base import (
     ActiveBottle,
     Backend,
@@ -113,11 +114,19 @@ class DockerBackend(Backend):
         missing = [n for n in inp.secret_env_names if n not in secrets.env]
         if missing:
             raise BottleError(f"no value for secret environment variable {missing[0]}")
+        ws = gitwork.prepare_workspace(runner=self.runner, spec=spec, state_dir=spec.state_dir)
+        git_creds = None
+        if ws is not None:  # the workspace is a clone from git-gate, not a copy (issue 5)
+            git_creds = gitwork.credentials_command(container=Names(spec.slug).bundle, bottle=spec.bottle)
+            clone = gitwork.agent_clone_commands(slug=spec.slug, bottle=spec.bottle)
+            inp = replace(inp, workspace=None, git_dir=spec.state_dir / "git",
+                          git_clone=tuple(tuple(argv) for argv in clone))
         creds = plan_credentials(spec.bottle.secrets, secrets.credentials)
         # Placeholders are not secret, but they travel like secrets: off argv, out of `ps`.
         secret_env = {**{n: secrets.env[n] for n in inp.secret_env_names}, **creds.agent_env}
         inp = replace(inp, secret_env_names=tuple(sorted(secret_env)))
-        services = run_launch(self.runner, inp, secret_env=secret_env, progress=progress, credentials=creds)
+        services = run_launch(self.runner, inp, secret_env=secret_env, progress=progress, credentials=creds,
+                              git_credentials=git_creds)
         return Bottle(slug=spec.slug, backend=self.NAME, state_dir=spec.state_dir, services=services)
 
     def down(self, *, slug: str) -> CleanupReport:
@@ -131,6 +140,16 @@ class DockerBackend(Backend):
         flags = ["--interactive", "--tty"] if interactive else ["--interactive"]
         cmd = Command((DOCKER, "exec", *flags, "--user", AGENT_USER, "--workdir", WORKSPACE, agent, *argv))
         return self.runner.interactive(cmd)
+
+    def copy_out(self, *, slug: str, path: str, dest: Path) -> None:
+        agent = Names(slug).agent
+        if parse_inspect(self.runner.run(inspect_command(agent)).stdout) is None:
+            raise BottleError(f"bottle {slug} has no agent container", hint="see `claude-bottle list`")
+        # docker cp copies links as links (no -L): nothing outside the bottle is read.
+        res = self.runner.run(Command((DOCKER, "cp", f"{agent}:{path}", str(dest)), check=False, timeout=600))
+        if not res.ok:
+            lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+            raise BottleError(f"could not copy {slug}:{path}: {lines[-1] if lines else 'docker cp failed'}")
 
     def logs(self, *, slug: str, follow: bool) -> int:
         bundle = Names(slug).bundle

@@ -14,12 +14,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from claude_bottle.errors import BottleError
+from claude_bottle.gitwork import GIT_MOUNT
 from claude_bottle.identity import Names, labels
+from claude_bottle.runner import Command
 from claude_bottle.secrets import CredentialSet, delivery_command
 from claude_bottle_docker import bundle as bundle_mod
 from claude_bottle_docker import provision
 from claude_bottle_docker.cleanup import remove_slug
+from claude_bottle_docker.docker import DOCKER
 from claude_bottle_docker.topology import (
+    AGENT_USER,
     BUNDLE_ALIASES,
     PROXY_PORT,
     AgentRun,
@@ -53,6 +57,8 @@ class LaunchInputs:
     secret_env_names: tuple[str, ...]
     prompt: str
     workspace: Path | None
+    git_dir: Path | None = None            # <state_dir>/git when the workspace is a git clone (issue 5)
+    git_clone: tuple[tuple[str, ...], ...] = ()  # argv run as the agent user to clone it
 
     def labels(self, role: str) -> dict[str, str]:
         return labels(slug=self.slug, backend=BACKEND, role=role, agent=self.agent_name, home=self.home)
@@ -67,19 +73,22 @@ def bundle_spec(inp: LaunchInputs, names: Names) -> bundle_mod.BundleSpec:
         networks=(bundle_mod.NetworkAttach(names.egress_net),
                   bundle_mod.NetworkAttach(names.internal_net, BUNDLE_ALIASES)),
         mounts=(bundle_mod.Mount(inp.stage_dir, CONFIG_DIR, read_only=True),
-                bundle_mod.Mount(inp.logs_dir, LOG_DIR, read_only=False)),
+                bundle_mod.Mount(inp.logs_dir, LOG_DIR, read_only=False),
+                *((bundle_mod.Mount(inp.git_dir, GIT_MOUNT, read_only=False),) if inp.git_dir else ())),
     )
 
 
 def run_launch(runner: Runner, inp: LaunchInputs, *, secret_env: Mapping[str, str],
-               progress: Progress, credentials: CredentialSet | None = None) -> tuple[str, ...]:
+               progress: Progress, credentials: CredentialSet | None = None,
+               git_credentials: Command | None = None) -> tuple[str, ...]:
     """Create and provision the bottle; return its services. On any failure remove what was made.
 
     ``credentials`` go to the bundle through stdin (decision 0007), after its proxy answers and
     before the agent exists; the agent's ``secret_env`` carries only their placeholders."""
     names = Names(inp.slug)
     try:
-        _steps(runner, inp, names, secret_env=secret_env, progress=progress, credentials=credentials)
+        _steps(runner, inp, names, secret_env=secret_env, progress=progress, credentials=credentials,
+               git_credentials=git_credentials)
     except KeyboardInterrupt:
         _undo(runner, inp, names, progress)
         raise
@@ -93,7 +102,7 @@ def run_launch(runner: Runner, inp: LaunchInputs, *, secret_env: Mapping[str, st
 
 
 def _steps(runner: Runner, inp: LaunchInputs, names: Names, *, secret_env: Mapping[str, str],
-           progress: Progress, credentials: CredentialSet | None) -> None:
+           progress: Progress, credentials: CredentialSet | None, git_credentials: Command | None) -> None:
     with progress.phase("networks"):
         runner.run(network_create_command(names.internal_net, inp.labels("net-internal"), internal=True))
         runner.run(network_create_command(names.egress_net, inp.labels("net-egress"), internal=False))
@@ -108,6 +117,9 @@ def _steps(runner: Runner, inp: LaunchInputs, names: Names, *, secret_env: Mappi
     if credentials:
         with progress.phase("credentials"):
             runner.run(delivery_command(container=names.bundle, creds=credentials))
+    if git_credentials is not None:
+        with progress.phase("git credentials"):
+            runner.run(git_credentials)
     with progress.phase("agent"):
         run = AgentRun(names=names, image=inp.agent_image, labels=inp.labels("agent"), env=inp.env,
                        secret_env_names=inp.secret_env_names, dns=internal_ip)
@@ -120,6 +132,11 @@ def _steps(runner: Runner, inp: LaunchInputs, names: Names, *, secret_env: Mappi
             progress.note(f"not copied to /workspace ({len(archive.skipped)}): {shown}")
         if archive.data:
             provision.install_user_files(runner, names.agent, archive)
+    if inp.git_clone:
+        with progress.phase("git clone"):
+            for argv in inp.git_clone:
+                runner.run(Command((DOCKER, "exec", "--user", AGENT_USER, "--workdir", "/", names.agent,
+                                    *argv), timeout=120))
 
 
 def _undo(runner: Runner, inp: LaunchInputs, names: Names, progress: Progress) -> str:

@@ -31,9 +31,13 @@ def literal_env(spec: BottleSpec) -> tuple[dict[str, str], tuple[str, ...]]:
 
 
 def render_stage(*, spec: BottleSpec, stage_dir: Path, settings: Settings) -> None:
-    from claude_bottle.sidecars.config import render_bundle_config  # noqa: PLC0415 - pyyaml only if used
+    from claude_bottle import gitwork  # noqa: PLC0415
+    from claude_bottle.sidecars.config import DEFAULT_DAEMONS, render_bundle_config  # noqa: PLC0415
 
     stage_dir.mkdir(parents=True, exist_ok=True)
-    (stage_dir / BUNDLE_CONFIG).write_text(render_bundle_config(spec=spec))
+    # git-gate always runs: it idles when the bottle has no git workspace (issue 5).
+    daemons = (*DEFAULT_DAEMONS, "git-gate")
+    (stage_dir / BUNDLE_CONFIG).write_text(render_bundle_config(spec=spec, daemons=daemons))
+    gitwork.write_gate_config(slug=spec.slug, bottle=spec.bottle, stage_dir=stage_dir)
     if settings.extra_ca_certs is not None:
         shutil.copyfile(settings.extra_ca_certs, stage_dir / UPSTREAM_CA)
