@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import json
 import os
 import shutil
 import socket
@@ -241,6 +242,10 @@ def test_aws_key_is_refused_with_the_finding(make_session) -> None:
     assert res.returncode != 0
     assert "rule secret-scan" in res.stderr
     assert "config/settings.py:2: AWS Access Key" in res.stderr
+    assert "internal-error" not in res.stderr
+    log = [json.loads(line) for line in (s.state.parents[1] / "gate.log").read_text().splitlines()]
+    assert {"verdict": "refused", "rule": "secret-scan", "path": "config/settings.py", "line": 2}.items() <= \
+        next(e for e in log if e.get("rule") == "secret-scan").items()
     assert "AKIAQWERTYUIOPASDFGH" not in res.stderr
 
 

@@ -42,10 +42,10 @@ def _say(text: str) -> None:
     print(f"git-gate: {text}", file=sys.stderr, flush=True)
 
 
-def log_event(path: str, **event: object) -> None:
+def log_event(log_path: str, /, **event: object) -> None:
     """One JSON line per decision in the bottle's log (state_dir/logs, i.e. /var/log/claude-bottle)."""
     try:
-        with Path(path).open("a") as handle:
+        with Path(log_path).open("a") as handle:
             handle.write(json.dumps({"time": time.time(), "source": "git-gate", **event}) + "\n")
     except OSError:
         pass
