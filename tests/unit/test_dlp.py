@@ -96,6 +96,16 @@ def test_hex_secret_split_between_header_and_query() -> None:
     assert ("secret", "ANTHROPIC_API_KEY") in kinds(r)
 
 
+def test_secret_in_sub_domain_labels_hex_or_base32() -> None:
+    hexed = SECRET.encode().hex()
+    host = ".".join(hexed[i:i + 60] for i in range(0, len(hexed), 60)) + ".files.example.com"
+    r = RequestParts("GET", host, "/")
+    assert ("secret", "ANTHROPIC_API_KEY") in kinds(r)
+    b32 = base64.b32encode(b"x" + SECRET.encode()).decode().rstrip("=").lower()
+    r = RequestParts("GET", ".".join(b32[i:i + 50] for i in range(0, len(b32), 50)) + ".example.com", "/")
+    assert ("secret", "ANTHROPIC_API_KEY") in kinds(r)
+
+
 def test_placeholder_found_like_a_secret() -> None:
     r = req(body=base64.b64encode(PLACEHOLDER.encode()))
     assert ("placeholder", "ANTHROPIC_API_KEY") in kinds(r)

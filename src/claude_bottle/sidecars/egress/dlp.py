@@ -7,8 +7,8 @@ intercepted request. Two kinds of finding:
   Anthropic, OpenAI, npm, PyPI, Hugging Face, JWTs and PEM private keys. Skipped for hosts with
   ``dlp_exempt``.
 * **this bottle's own values** (:class:`Needle`): its real secrets and their placeholders, raw,
-  base64 (std or urlsafe, any of the three byte alignments, padded or not, folded), hex (any case),
-  URL- or backslash-escaped, and split across fields. Never exempt.
+  base64 (std or urlsafe, any of the three byte alignments, padded or not, folded), base32, hex (any
+  case), URL- or backslash-escaped, and split across fields (host labels included). Never exempt.
 
 How encodings are caught without listing them all: every field is reduced to lowercase ASCII letters
 and digits (``_reduce``), and so is every encoded form of every value. Separators, padding, case,
@@ -132,6 +132,11 @@ def _encodings(value: bytes) -> Iterator[tuple[str, bytes]]:
         encoded = base64.b64encode(b"\0" * offset + value)
         start, end = (8 * offset + 5) // 6, (8 * (offset + len(value))) // 6
         yield "base64", _reduce(encoded[start:end])
+    # base32 (the usual way into DNS names), at each of its five byte alignments
+    for offset in range(5):
+        encoded = base64.b32encode(b"\0" * offset + value)
+        start, end = (8 * offset + 4) // 5, (8 * (offset + len(value))) // 5
+        yield "base32", _reduce(encoded[start:end])
 
 
 def _views(data: bytes) -> Iterator[tuple[str, bytes]]:
@@ -226,9 +231,11 @@ class Scanner:
         ``req.headers`` not to read (the slots where the proxy itself puts a credential)."""
         found: list[Finding] = []
         path, _, query = req.path.partition("?")
-        found += self._scan_field(path.encode("latin-1", "replace"), "path", patterns=patterns, small=True)
-        found += self._scan_field(query.encode("latin-1", "replace"), "query", patterns=patterns, small=True)
-        small_fields: list[tuple[str, bytes]] = [("path", path.encode("latin-1", "replace"))]
+        # The host too: sub-domains of a wildcard entry are the agent's choice (``<hex>.allowed.example``).
+        for where, text in (("host", req.host), ("path", path), ("query", query)):
+            found += self._scan_field(text.encode("latin-1", "replace"), where, patterns=patterns, small=True)
+        small_fields: list[tuple[str, bytes]] = [("host", req.host.encode("latin-1", "replace")),
+                                                 ("path", path.encode("latin-1", "replace"))]
         small_fields += [(f"query {k}", v) for k, v in _query_values(query)]
         for i, (name, value) in enumerate(req.headers):
             if i in skip_headers:
