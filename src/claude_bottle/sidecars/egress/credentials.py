@@ -1,0 +1,75 @@
+"""The proxy's credential step: scan every allowed request, then put real credentials in their slots.
+
+Registered by the addon in ``request_checks``; it runs after the allowlist allowed the request. It
+reads the request through mitmproxy's attributes only (``method``, ``path``, ``port``,
+``headers.fields``, ``raw_content``), without importing mitmproxy, so the host's tests drive it with a
+small stand-in. Decisions are :func:`.inject.decide`'s; this module only applies them and logs them.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from claude_bottle.sidecars.audit import AuditLog, audit_record
+from claude_bottle.sidecars.egress.dlp import RequestParts
+from claude_bottle.sidecars.egress.inject import CredentialStore, apply, decide
+from claude_bottle.sidecars.egress.policy import Refusal
+
+if TYPE_CHECKING:
+    from claude_bottle.sidecars.config import BundleConfig
+    from claude_bottle.sidecars.egress.policy import Verdict
+
+__all__ = ["REDACTED_PATH", "CredentialCheck", "request_parts"]
+
+log = logging.getLogger("claude_bottle.egress")
+
+REDACTED_PATH = "/[path withheld: it carried a finding]"
+
+
+def request_parts(request: Any, host: str) -> RequestParts | None:
+    """What the scanner reads. ``host`` is the host the policy judged (the connection's, never the
+    ``Host`` header). ``None`` when the body is not in memory (streamed), so it cannot be scanned."""
+    body = request.raw_content
+    if body is None:
+        return None
+    headers = tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.fields)
+    return RequestParts(method=request.method, host=host, path=request.path, headers=headers, body=body)
+
+
+class CredentialCheck:
+    name = "credentials"
+
+    def __init__(self, cfg: BundleConfig, *, store: CredentialStore | None = None,
+                 audit: AuditLog | None = None) -> None:
+        self.store = store or CredentialStore()
+        # Its own descriptor on the same O_APPEND file: each line is one write, so lines never mix.
+        self.audit = audit or AuditLog(cfg.audit_log)
+
+    def __call__(self, flow: Any, verdict: Verdict) -> Refusal | None:
+        req = flow.request
+        parts = request_parts(req, verdict.host)
+        if parts is None:
+            return Refusal("dlp", "the body was streamed, so it could not be scanned")
+        try:
+            credentials, scanner = self.store.refresh()
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            # Fail closed: a request must not leave unscanned, nor with a placeholder un-swapped.
+            log.error("cannot read the bottle's credentials: %s", type(exc).__name__)
+            return Refusal("credentials", "the proxy cannot read this bottle's credentials")
+        exempt = bool(verdict.entry is not None and verdict.entry.dlp_exempt)
+        decision = decide(parts, credentials, scanner, dlp_exempt=exempt)
+        if decision.refused and any("path" in f.where for f in decision.findings):
+            # The audit log records paths: one that carries a secret must not put it on the host's
+            # disk. The request is refused, so rewriting its path changes nothing that leaves.
+            req.path = REDACTED_PATH
+        for event in decision.events():
+            self.audit.write(audit_record(source="egress", method=req.method, host=verdict.host,
+                                          port=req.port, path=req.path, **event))  # type: ignore[arg-type]
+        if decision.refused:
+            return Refusal("dlp", decision.reason(verdict.host))
+        if decision.injections:
+            req.headers.fields = tuple((k.encode("latin-1"), v.encode("latin-1"))
+                                       for k, v in apply(parts.headers, decision))
+        return None
+
