@@ -296,7 +296,11 @@ def test_direct_tcp_to_the_egress_side_and_the_host_fails(bottle: Bottle, upstre
                (OUTSIDE_IP, 80), ("1.1.1.1", 443)]
     targets += [(gw, host_listener) for gw in _gateways(bottle.slug)]
     targets += [(addr, host_listener) for addr in _host_addresses()]
-    # the host really listens there: a container on a normal network reaches it (the control)
+    # the control: the host really listens there, and the same probe from a container on docker's
+    # default bridge reaches it
+    control = docker("run", "--rm", "--label", f"{TEST_LABEL}={bottle.env.home}", "--network", "bridge",
+                     "--entrypoint", "bash", upstream.image, "-c", _tcp_probe([("172.17.0.1", host_listener)]))
+    assert "OPEN" in control, control
     out = bottle.sh(_tcp_probe(targets), timeout=120)
     assert "OPEN" not in out.stdout, out.stdout
     assert out.stdout.count("closed") == len(targets), out
@@ -344,6 +348,7 @@ const servers = %s, name = %r;
 def test_outside_names_do_not_resolve_by_any_resolver(bottle: Bottle) -> None:
     host_dns = [ln.split()[1] for ln in open("/etc/resolv.conf").read().splitlines()
                 if ln.startswith("nameserver")]
+    assert socket.gethostbyname(OUTSIDE_NAME)  # the control: the host's resolver answers for it
     servers = ["", "127.0.0.11", "8.8.8.8", "1.1.1.1", *host_dns, *_gateways(bottle.slug)]
     out = bottle.node(DNS_JS % (json.dumps(servers), OUTSIDE_NAME), timeout=180)
     assert "ANSWER" not in out.stdout, out.stdout
