@@ -140,8 +140,9 @@ def test_scanning_runs_before_injection(creds: tuple[Credential, ...]) -> None:
     ph = by_name(creds, "ANTHROPIC_API_KEY").placeholder
     d, out = run(creds, ANTHROPIC, (("x-api-key", ph),), body=b"AKIAIOSFODNN7EXAMPLE")
     assert d.refused and out == (("x-api-key", ph),)
-    assert d.events() == [{"kind": "dlp", "verdict": "deny", "rule": "dlp", "finding": "aws-access-key",
-                           "where": "body", "reason": "body carries a secret-shaped string (aws-access-key)"}]
+    assert d.events() == [{"kind": "dlp", "verdict": "deny", "rule": "dlp:aws-access-key",
+                           "finding": "aws-access-key", "where": "body",
+                           "reason": "body carries a secret-shaped string (aws-access-key)"}]
     assert "dlp_exempt: true" in d.reason(ANTHROPIC)
     d, out = run(creds, ANTHROPIC, (("x-api-key", ph),), body=b"AKIAIOSFODNN7EXAMPLE", exempt=True)
     assert not d.refused and out == (("x-api-key", API_KEY),)

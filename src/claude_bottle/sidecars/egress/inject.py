@@ -127,8 +127,10 @@ class Decision:
         """Audit fields (``claude_bottle.sidecars.audit.audit_record`` keywords) for each finding or
         injection: secret names and headers, never values."""
         if self.refused:
-            return [{"kind": "dlp", "verdict": "deny", "rule": "dlp", "reason": f.describe(),
-                     "finding": f.kind, **{k: v for k, v in f.to_json().items() if k != "kind"}}
+            # ``rule`` names the finding so the one-line views (``logs --egress``) show it.
+            return [{"kind": "dlp", "verdict": "deny", "reason": f.describe(), "finding": f.kind,
+                     "rule": ":".join(filter(None, ("dlp", f.kind, f.secret))),
+                     **{k: v for k, v in f.to_json().items() if k != "kind"}}
                     for f in self.findings]
         return [{"kind": "inject", "verdict": "inject", "rule": f"secret:{i.name}",
                  "reason": f"{i.name} put in header {i.header.lower()}", "secret": i.name,
