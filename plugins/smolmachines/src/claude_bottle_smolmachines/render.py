@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 
 import tomli_w
 
-__all__ = ["SmolfileSpec", "agent_env", "render_smolfile"]
+from claude_bottle_docker.topology import CA_PATH_IN_AGENT, SYSTEM_CA_BUNDLE
+from claude_bottle_docker.topology import agent_env as docker_agent_env
 
-# Paths the agent image and the provisioning step agree on (same as the docker backend's agent).
-CA_PATH_IN_AGENT = "/usr/local/share/ca-certificates/claude-bottle.crt"
-SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+__all__ = ["CA_PATH_IN_AGENT", "SYSTEM_CA_BUNDLE", "SmolfileSpec", "agent_env", "render_smolfile"]
+
 
 
 @dataclass(frozen=True)
@@ -50,16 +50,10 @@ def render_smolfile(spec: SmolfileSpec) -> str:
 
 def agent_env(*, literal_env: Mapping[str, str], proxy_url: str, no_proxy: str = "localhost,127.0.0.1",
               extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The agent's non-secret environment: the user's literals, then what the bottle needs (wins)."""
-    env = dict(literal_env)
-    env.update(extra or {})
-    env.update({
-        "HTTP_PROXY": proxy_url, "HTTPS_PROXY": proxy_url, "http_proxy": proxy_url, "https_proxy": proxy_url,
-        "NO_PROXY": no_proxy, "no_proxy": no_proxy,
-        "NODE_EXTRA_CA_CERTS": CA_PATH_IN_AGENT,
-        "SSL_CERT_FILE": SYSTEM_CA_BUNDLE,
-        "REQUESTS_CA_BUNDLE": SYSTEM_CA_BUNDLE,
-        "CURL_CA_BUNDLE": SYSTEM_CA_BUNDLE,
-        "GIT_SSL_CAINFO": SYSTEM_CA_BUNDLE,
-    })
+    """The docker backend's agent environment (the user's literals, then the bottle's CA paths and
+    proxy, which win), with the proxy at the bundle address instead of the ``egress`` alias: a microVM
+    has no Docker DNS to resolve that alias."""
+    env = docker_agent_env(literal_env={**literal_env, **(extra or {})})
+    env.update({"HTTP_PROXY": proxy_url, "HTTPS_PROXY": proxy_url, "http_proxy": proxy_url,
+                "https_proxy": proxy_url, "NO_PROXY": no_proxy, "no_proxy": no_proxy})
     return env
