@@ -311,6 +311,7 @@ def check_backend(
     backend: Backend,
     *,
     spec_factory: Callable[[], BottleSpec] | None = None,
+    settings: Settings | None = None,
     secrets: SecretValues | None = None,
     progress: Progress | None = None,
 ) -> ConformanceReport:
@@ -319,10 +320,11 @@ def check_backend(
     prepare_cleanup protects it -> prepare_cleanup lists it -> cleanup -> gone -> cleanup again is
     a no-op -> down twice is a no-op. Whatever happens, the bottle is taken down at the end.
 
-    ``spec_factory`` builds the spec (default :func:`builtin_spec` on ``backend.settings``)."""
+    ``spec_factory`` builds the spec; by default :func:`builtin_spec` on ``settings`` (default
+    ``backend.settings``): the built-in ``claude`` agent in the ``default`` bottle."""
     check = _Check(backend)
     check.preflight()
-    spec = (spec_factory or (lambda: builtin_spec(settings=backend.settings)))()
+    spec = (spec_factory or (lambda: builtin_spec(settings=settings or backend.settings)))()
     try:
         check.dry_prepare(spec)
         check.launch(spec, secrets or SecretValues(), progress or NullProgress())

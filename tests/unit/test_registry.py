@@ -181,10 +181,15 @@ def test_precedence_flag_env_config_default():
     assert registry.resolve_backend_name(None, settings=plain, environ={}) == ("docker", "the default")
 
 
-def test_unknown_backend_names_the_installed_ones(fake, fake_b):
+def test_unknown_backend_names_the_installed_ones(fake, fake_b, monkeypatch):
+    monkeypatch.setattr(metadata, "entry_points", lambda *, group: ())
+    monkeypatch.delenv(registry.ENV_BACKENDS)
     with pytest.raises(BottleError) as info:
         registry.lookup("nope", source="--backend")
     assert str(info.value) == "unknown backend 'nope' (from --backend) (installed: fake, fake-b)"
+    monkeypatch.setenv(registry.ENV_BACKENDS, "docker")
+    with pytest.raises(BottleError, match=r"fake-b; CLAUDE_BOTTLE_BACKENDS='docker' limits which load\)$"):
+        registry.lookup("nope", source="--backend")
 
 
 def test_statuses_show_problems_and_broken_plugins(monkeypatch, cb_settings):

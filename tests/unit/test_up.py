@@ -73,7 +73,8 @@ def test_unknown_backend_is_one_line_naming_installed(cli, fake):
     result = cli("up", "--dry-run", "--backend", "nope")
     assert result.exit_code == 1
     assert result.stderr.splitlines()[-1] == (
-        "error: unknown backend 'nope' (from --backend) (installed: fake)"
+        "error: unknown backend 'nope' (from --backend) "
+        "(installed: fake; CLAUDE_BOTTLE_BACKENDS='' limits which load)"
     )
 
 

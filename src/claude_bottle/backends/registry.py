@@ -176,8 +176,10 @@ def lookup(name: str, *, source: str = "--backend") -> LoadedBackend:
     """The loaded backend ``name``, or a one-line error naming the installed ones."""
     backends = load_backends()
     if name not in backends:
-        installed = ", ".join(backends) or "none"
-        hint = f"installed: {installed}" if backends else "install one, e.g. pip install claude-bottle-docker"
+        hint = f"installed: {', '.join(backends)}" if backends else "none installed"
+        limit = os.environ.get(ENV_BACKENDS)
+        if limit is not None:
+            hint += f"; {ENV_BACKENDS}={limit!r} limits which load"
         raise BottleError(f"unknown backend {name!r} (from {source})", hint=hint)
     return backends[name]
 
