@@ -432,7 +432,8 @@ def _egress_cells(record: Mapping[str, object]) -> list[str]:
 
 
 def _verdict_style(verdict: str) -> str:
-    return "green" if verdict in {"allow", "allowed", "pass"} else "red"
+    # "inject": the proxy put a credential in an allowed request (issue 6); not a refusal.
+    return "green" if verdict in {"allow", "allowed", "pass", "inject"} else "red"
 
 
 def egress_table(records: Sequence[Mapping[str, object]]) -> Table:
