@@ -350,11 +350,12 @@ def fetch_home(*, runner: Runner, state_dir: Path) -> tuple[FetchedBranch, ...]:
                 results.append(FetchedBranch(branch, sha, False, "objects missing from the mirror"))
                 continue
             res = runner.run(Command(
-                ("git", *_SAFE, "-c", "transfer.fsckObjects=true", "fetch", "--quiet", "--no-tags",
+                ("git", *_SAFE, "-c", "transfer.fsckObjects=true", "fetch", "--no-tags",
                  "--no-write-fetch-head", "--no-recurse-submodules", str(scratch), f"{ref}:{ref}"),
                 env=_GIT_ENV, cwd=repo, check=False))
             lines = [ln.strip() for ln in res.stderr.splitlines() if ln.strip()]
-            detail = "" if res.ok else (lines[-1] if lines else "failed")
+            why = [ln for ln in lines if "rejected" in ln or "refusing" in ln or ln.startswith("fatal")]
+            detail = "" if res.ok else (why or lines or ["failed"])[-1]
             results.append(FetchedBranch(branch, sha, res.ok, detail))
     return tuple(results)
 

@@ -1,0 +1,260 @@
+"""The host side of git-gate with real git: the mirror, and `fetch` against a mirror the bundle could
+have tampered with (the bundle mounts it read-write, so the host must treat it as hostile)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from claude_bottle import gitwork
+from claude_bottle.backends.base import BottleSpec
+from claude_bottle.errors import BottleError
+from claude_bottle.manifest.model import AgentDef, BottleDef, GitDef, GitRemote
+from claude_bottle.runner import SubprocessRunner
+from claude_bottle.sidecars.gitgate.policy import ZERO, Update, check_updates
+
+SLUG = "coder-zz9yx"
+BRANCH = f"refs/heads/claude/{SLUG}"
+RUNNER = SubprocessRunner()
+
+
+def git(*args: str, cwd: Path | None = None, check: bool = True) -> str:
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@t",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@t",
+    }
+    return subprocess.run(
+        ["git", *args], cwd=cwd, capture_output=True, text=True, check=check, env=env
+    ).stdout
+
+
+def spec(cwd: Path, state: Path, *, workspace: bool = True) -> BottleSpec:
+    return BottleSpec(
+        slug=SLUG,
+        agent=AgentDef(name="coder", source="<t>"),
+        bottle=BottleDef(name="default", source="<t>"),
+        cwd=cwd,
+        state_dir=state,
+        workspace=workspace,
+    )
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    path = tmp_path / "user"
+    git("init", "-q", "-b", "main", str(path))
+    (path / "a.txt").write_text("a\n")
+    git("add", ".", cwd=path)
+    git("commit", "-qm", "one", cwd=path)
+    return path
+
+
+def mirror_commit(mirror: Path, parent: str, text: str) -> str:
+    """A commit made "by the agent" straight into the mirror (what an accepted push leaves there)."""
+    blob = subprocess.run(
+        ["git", f"--git-dir={mirror}", "hash-object", "-w", "--stdin"],
+        input=text,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    tree = subprocess.run(
+        ["git", f"--git-dir={mirror}", "mktree"],
+        input=f"100644 blob {blob}\tnew.txt\n",
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    return git(f"--git-dir={mirror}", "commit-tree", tree, "-p", parent, "-m", "agent").strip()
+
+
+def test_outside_git_and_without_workspace_there_is_no_mirror(tmp_path: Path, repo: Path) -> None:
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    assert (
+        gitwork.prepare_workspace(runner=RUNNER, spec=spec(plain, tmp_path / "s1"), state_dir=tmp_path / "s1")
+        is None
+    )
+    assert (
+        gitwork.prepare_workspace(
+            runner=RUNNER, spec=spec(repo, tmp_path / "s2", workspace=False), state_dir=tmp_path / "s2"
+        )
+        is None
+    )
+
+
+def test_mirror_has_the_users_refs_a_new_branch_and_nothing_of_theirs(tmp_path: Path, repo: Path) -> None:
+    (repo / ".git" / "hooks" / "post-checkout").write_text("#!/bin/sh\n")
+    git("config", "core.sshCommand", "evil", cwd=repo)
+    git("tag", "v1", cwd=repo)
+    ws = gitwork.prepare_workspace(
+        runner=RUNNER, spec=spec(repo / ".", tmp_path / "s"), state_dir=tmp_path / "s"
+    )
+    assert ws is not None and ws.branch == f"claude/{SLUG}" and not ws.uncommitted
+    mirror = Path(ws.mirror)
+    refs = git(f"--git-dir={mirror}", "for-each-ref", "--format=%(refname)").split()
+    assert refs == [BRANCH, "refs/heads/main", "refs/tags/v1"]
+    assert git(f"--git-dir={mirror}", "rev-parse", BRANCH) == git("rev-parse", "HEAD", cwd=repo)
+    assert not (mirror / "hooks").exists() or not any((mirror / "hooks").iterdir())
+    assert "evil" not in (mirror / "config").read_text()
+    assert not (mirror / "objects" / "info" / "alternates").exists()
+    assert git(f"--git-dir={mirror}", "symbolic-ref", "HEAD").strip() == BRANCH
+
+
+def test_fetch_runs_nothing_from_a_tampered_mirror(tmp_path: Path, repo: Path) -> None:
+    state = tmp_path / "s"
+    ws = gitwork.prepare_workspace(runner=RUNNER, spec=spec(repo, state), state_dir=state)
+    assert ws is not None
+    mirror = Path(ws.mirror)
+    new = mirror_commit(mirror, ws.base, "agent work\n")
+    git(f"--git-dir={mirror}", "update-ref", BRANCH, new)
+    # everything a hostile bundle could plant in the mirror to run code on the host
+    marker = tmp_path / "pwned"
+    evil = f"#!/bin/sh\ntouch {marker}\n"
+    for hook in (
+        "pre-upload-pack",
+        "post-update",
+        "reference-transaction",
+        "pre-receive",
+        "fsmonitor-watchman",
+    ):
+        (mirror / "hooks").mkdir(exist_ok=True)
+        (mirror / "hooks" / hook).write_text(evil)
+        (mirror / "hooks" / hook).chmod(0o755)
+    with (mirror / "config").open("a") as cfg:
+        cfg.write(
+            f"[core]\n\tfsmonitor = touch {marker}\n\tsshCommand = touch {marker}\n"
+            f"[uploadpack]\n\tpackObjectsHook = touch {marker}\n"
+            f"[core]\n\thooksPath = {mirror / 'hooks'}\n"
+        )
+    # a ref that is a symlink to a host file, and a ref outside the bottle's branch
+    (mirror / "refs" / "heads" / "claude" / f"{SLUG}-x").symlink_to("/etc/hostname")
+    results = gitwork.fetch_home(runner=RUNNER, state_dir=state)
+    assert [(r.branch, r.ok) for r in results] == [(f"claude/{SLUG}", True)]
+    assert not marker.exists()
+    assert git("rev-parse", f"claude/{SLUG}", cwd=repo).strip() == new
+    assert git("branch", "--list", "--format=%(refname:short)", cwd=repo).split() == [
+        f"claude/{SLUG}",
+        "main",
+    ]
+
+
+def test_fetch_refuses_a_checked_out_branch_and_a_rewrite(tmp_path: Path, repo: Path) -> None:
+    state = tmp_path / "s"
+    ws = gitwork.prepare_workspace(runner=RUNNER, spec=spec(repo, state), state_dir=state)
+    assert ws is not None
+    mirror = Path(ws.mirror)
+    first = mirror_commit(mirror, ws.base, "one\n")
+    git(f"--git-dir={mirror}", "update-ref", BRANCH, first)
+    assert all(r.ok for r in gitwork.fetch_home(runner=RUNNER, state_dir=state))
+    # the user now works on that branch: fetch must not move it under their working tree
+    git("checkout", "-q", f"claude/{SLUG}", cwd=repo)
+    second = mirror_commit(mirror, first, "two\n")
+    git(f"--git-dir={mirror}", "update-ref", BRANCH, second)
+    (result,) = gitwork.fetch_home(runner=RUNNER, state_dir=state)
+    assert not result.ok and "checked out" in result.detail
+    git("checkout", "-q", "main", cwd=repo)
+    # a branch rewritten in the mirror is not forced over the user's copy
+    other = mirror_commit(mirror, ws.base, "rewritten\n")
+    git(f"--git-dir={mirror}", "update-ref", BRANCH, other)
+    (result,) = gitwork.fetch_home(runner=RUNNER, state_dir=state)
+    assert not result.ok and "non-fast-forward" in result.detail
+    assert git("rev-parse", f"claude/{SLUG}", cwd=repo).strip() == first
+
+
+def test_fetch_without_a_state_dir_is_one_line(tmp_path: Path) -> None:
+    from claude_bottle.config import Settings  # noqa: PLC0415
+
+    with pytest.raises(BottleError, match="no state dir"):
+        gitwork.fetch_slug(SLUG, settings=Settings(home=tmp_path), runner=RUNNER)
+    with pytest.raises(BottleError, match="not a bottle slug"):
+        gitwork.fetch_slug("../etc", settings=Settings(home=tmp_path), runner=RUNNER)
+
+
+def test_agent_commands_bypass_the_proxy_for_the_gate_and_rewrite_remote_urls() -> None:
+    bottle = BottleDef(
+        name="b",
+        source="<t>",
+        git=GitDef(
+            remotes=(GitRemote(name="origin", url="https://forge.example/me/repo.git", token_env="T"),)
+        ),
+    )
+    cmds = gitwork.agent_clone_commands(slug=SLUG, bottle=bottle)
+    assert ["git", "config", "--global", "http.http://git-gate:8418/.proxy", ""] in cmds
+    assert [
+        "git",
+        "config",
+        "--global",
+        "url.http://git-gate:8418/remotes/origin.git.insteadOf",
+        "https://forge.example/me/repo.git",
+    ] in cmds
+    assert any("http://git-gate:8418/workspace.git" in argv for argv in cmds)
+    assert cmds[-2:] == [
+        ["git", "-C", "/workspace", "remote", "rename", "origin", "bottle"],
+        ["git", "-C", "/workspace", "remote", "add", "origin", "https://forge.example/me/repo.git"],
+    ]
+    assert not any(arg == "T" or "token" in arg for argv in cmds for arg in argv)
+
+
+def test_gate_config_expands_slug_patterns_and_holds_no_secret() -> None:
+    bottle = BottleDef(
+        name="b",
+        source="<t>",
+        git=GitDef(
+            push=("feature/{slug}-*",),
+            remotes=(
+                GitRemote(
+                    name="gh", url="https://forge.example/r.git", token_env="GH_TOKEN", branches=("claude/*",)
+                ),
+            ),
+        ),
+    )
+    config = gitwork.gate_config(slug=SLUG, bottle=bottle)
+    assert config.push == (f"claude/{SLUG}", f"claude/{SLUG}/*", f"feature/{SLUG}-*")
+    assert config.remotes[0].credential == "token" and "GH_TOKEN" not in config.dumps()
+    creds = gitwork.gate_credentials(bottle=bottle, environ={"GH_TOKEN": "ghp_secretvalue123"})
+    assert creds == {"gh": {"kind": "token", "value": "ghp_secretvalue123"}}
+    cmd = gitwork.credentials_command(
+        container="bundle", bottle=bottle, environ={"GH_TOKEN": "ghp_secretvalue123"}
+    )
+    assert cmd is not None and "ghp_secretvalue123" not in " ".join(cmd.argv)
+    with pytest.raises(BottleError, match="GH_TOKEN is not set"):
+        gitwork.gate_credentials(bottle=bottle, environ={})
+
+
+def _check(
+    *updates: Update,
+    baseline: dict[str, str] | None = None,
+    ancestors: set[tuple[str, str]] = frozenset(),
+    push: tuple[str, ...] = (f"claude/{SLUG}", f"claude/{SLUG}/*"),
+) -> list[str]:
+    refusals = check_updates(
+        list(updates),
+        push=push,
+        baseline=baseline or {},
+        is_ancestor=lambda a, b: a == b or (a, b) in ancestors,
+    )
+    return [r.rule for r in refusals]
+
+
+def test_policy_rules() -> None:
+    a, b, c = "a" * 40, "b" * 40, "c" * 40
+    assert _check(Update(ZERO, a, BRANCH)) == []
+    assert _check(Update(ZERO, a, f"{BRANCH}/sub/topic")) == []
+    assert _check(Update(ZERO, a, "refs/heads/main")) == ["scope"]
+    assert _check(Update(ZERO, a, f"{BRANCH}-evil")) == ["scope"]
+    assert _check(Update(ZERO, a, "refs/tags/v1")) == ["scope"]
+    assert _check(Update(ZERO, a, "refs/tags/v1"), push=("refs/tags/v*",)) == []
+    assert _check(Update(a, b, "refs/tags/v1"), push=("refs/tags/v*",)) == ["tag-immutable"]
+    base = {BRANCH: a}
+    assert _check(Update(a, ZERO, BRANCH), baseline=base) == ["no-delete"]
+    assert _check(Update(b, ZERO, f"{BRANCH}/mine"), baseline=base) == []
+    assert _check(Update(a, b, BRANCH), baseline=base) == ["no-rewrite"]
+    assert _check(Update(b, c, BRANCH), baseline=base, ancestors={(a, c)}) == []  # keeps the user's commit
+    assert _check(Update(a, b, BRANCH), baseline=base, ancestors={(a, b)}) == []
