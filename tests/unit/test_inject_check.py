@@ -13,7 +13,7 @@ from claude_bottle.manifest.model import EnvKind, EnvValue, SecretDef
 from claude_bottle.secrets import plan_credentials
 from claude_bottle.sidecars.audit import AuditLog
 from claude_bottle.sidecars.config import BundleConfig, Rule
-from claude_bottle.sidecars.egress.credentials import REDACTED_PATH, CredentialCheck
+from claude_bottle.sidecars.egress.credentials import REDACTED_PATH, WITHHELD_HOST, CredentialCheck
 from claude_bottle.sidecars.egress.inject import CredentialStore
 from claude_bottle.sidecars.egress.policy import Verdict
 
@@ -116,3 +116,15 @@ def test_a_path_carrying_a_secret_is_withheld_from_the_audit_log(setup: Setup) -
     assert flow.request.path == REDACTED_PATH
     text = log.read_text()
     assert API_KEY.encode().hex() not in text and REDACTED_PATH in text
+
+
+def test_a_name_carrying_a_secret_is_refused_before_any_lookup(setup: Setup) -> None:
+    check, placeholder, log = setup
+    hexed = API_KEY.encode().hex()
+    name = ".".join(hexed[i:i + 60] for i in range(0, len(hexed), 60)) + ".files.example.com"
+    refusal = check.check_host(name, 443)
+    assert refusal is not None and "value of secret ANTHROPIC_API_KEY" in refusal.reason
+    assert check.check_host(placeholder.lower().replace("_", "-") + ".example.com") is not None
+    assert check.check_host("api.anthropic.com") is None
+    text = log.read_text()
+    assert hexed[:60] not in text and WITHHELD_HOST in text

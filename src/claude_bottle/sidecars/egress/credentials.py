@@ -13,18 +13,20 @@ from typing import TYPE_CHECKING, Any
 
 from claude_bottle.sidecars.audit import AuditLog, audit_record
 from claude_bottle.sidecars.egress.dlp import RequestParts
-from claude_bottle.sidecars.egress.inject import CredentialStore, apply, decide
+from claude_bottle.sidecars.egress.inject import Credential, CredentialStore, apply, decide
 from claude_bottle.sidecars.egress.policy import Refusal
 
 if TYPE_CHECKING:
     from claude_bottle.sidecars.config import BundleConfig
+    from claude_bottle.sidecars.egress.dlp import Scanner
     from claude_bottle.sidecars.egress.policy import Verdict
 
-__all__ = ["REDACTED_PATH", "CredentialCheck", "request_parts"]
+__all__ = ["REDACTED_PATH", "WITHHELD_HOST", "CredentialCheck", "request_parts"]
 
 log = logging.getLogger("claude_bottle.egress")
 
 REDACTED_PATH = "/[path withheld: it carried a finding]"
+WITHHELD_HOST = "[name withheld: it carried a finding]"
 
 
 def request_parts(request: Any, host: str) -> RequestParts | None:
@@ -46,17 +48,37 @@ class CredentialCheck:
         # Its own descriptor on the same O_APPEND file: each line is one write, so lines never mix.
         self.audit = audit or AuditLog(cfg.audit_log)
 
+    def _load(self) -> tuple[tuple[Credential, ...], Scanner] | Refusal:
+        try:
+            return self.store.refresh()
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            # Fail closed: a request must not leave unscanned, nor with a placeholder un-swapped.
+            log.error("cannot read the bottle's credentials: %s", type(exc).__name__)
+            return Refusal("credentials", "the proxy cannot read this bottle's credentials")
+
+    def check_host(self, host: str, port: int | None = None) -> Refusal | None:
+        """Judge a name before the proxy looks it up (CONNECT, plain HTTP): a sub-domain the agent
+        chose that carries this bottle's secret or placeholder would hand it to that domain's DNS
+        servers in the lookup itself. Own values only. The caller logs the refusal under
+        :data:`WITHHELD_HOST`, never the name."""
+        loaded = self._load()
+        if isinstance(loaded, Refusal):
+            return loaded
+        decision = decide(RequestParts("CONNECT", host, ""), *loaded, dlp_exempt=True)
+        for event in decision.events():
+            self.audit.write(audit_record(source="egress", method="CONNECT", host=WITHHELD_HOST, port=port,
+                                          **event))  # type: ignore[arg-type]
+        return Refusal("dlp", decision.reason(WITHHELD_HOST)) if decision.refused else None
+
     def __call__(self, flow: Any, verdict: Verdict) -> Refusal | None:
         req = flow.request
         parts = request_parts(req, verdict.host)
         if parts is None:
             return Refusal("dlp", "the body was streamed, so it could not be scanned")
-        try:
-            credentials, scanner = self.store.refresh()
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            # Fail closed: a request must not leave unscanned, nor with a placeholder un-swapped.
-            log.error("cannot read the bottle's credentials: %s", type(exc).__name__)
-            return Refusal("credentials", "the proxy cannot read this bottle's credentials")
+        loaded = self._load()
+        if isinstance(loaded, Refusal):
+            return loaded
+        credentials, scanner = loaded
         exempt = bool(verdict.entry is not None and verdict.entry.dlp_exempt)
         decision = decide(parts, credentials, scanner, dlp_exempt=exempt)
         if decision.refused and any("path" in f.where for f in decision.findings):
