@@ -28,6 +28,8 @@ import pytest
 from tests.integration.dockerkit import HOST_CA, TEST_LABEL, Env, docker
 from tests.integration.upstream import _sidecars_image
 
+from claude_bottle.identity import Names
+
 pytestmark = pytest.mark.integration
 
 NAMES = ("fake-anthropic.test", "other.test", "exempt.test")
@@ -169,11 +171,11 @@ class Bottle:
 
     @property
     def agent(self) -> str:
-        return f"claude-bottle-{self.slug}"
+        return Names(self.slug).agent
 
     @property
     def bundle(self) -> str:
-        return f"claude-bottle-sidecars-{self.slug}"
+        return Names(self.slug).bundle
 
     def sh(self, script: str, *, user: str = "claude", stdin: str | None = None,
            timeout: float = 120) -> subprocess.CompletedProcess[str]:
