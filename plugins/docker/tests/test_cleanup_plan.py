@@ -54,9 +54,12 @@ def test_remove_items_one_outcome_each_and_gone_is_ok(recorder):
     assert by["gone"].ok and by["ok"].ok
     assert not by["busy"].ok and "active endpoints" in by["busy"].error
     assert not by["hang"].ok and "timed out" in by["hang"].error
-    # containers before networks, whatever order the plan came in
-    kinds = [c.argv[1] for c in recorder.calls]
-    assert kinds == ["rm", "rm", "network", "network"]
+    # containers before networks, whatever order the plan came in; one call per kind first, each
+    # item alone only after a batch failed
+    calls = [c.argv for c in recorder.calls]
+    assert calls[0] == ("docker", "rm", "--force", "--volumes", "gone", "ok")
+    assert calls[1] == ("docker", "network", "rm", "busy", "hang")
+    assert calls[2:] == [("docker", "network", "rm", "busy"), ("docker", "network", "rm", "hang")]
 
 
 def test_inventory_refuses_to_guess_when_docker_cannot_answer(recorder):

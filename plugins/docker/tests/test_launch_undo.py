@@ -61,8 +61,13 @@ def fake_engine(fail_at: str | None = None, exc: BaseException | None = None):
 
 
 def _removed(recorder) -> set[str]:
-    return {c.argv[-1] for c in recorder.calls
-            if c.argv[1] in ("rm", "network") and c.argv[2] in ("--force", "rm")}
+    out: set[str] = set()
+    for c in recorder.calls:
+        if c.argv[1:4] == ("rm", "--force", "--volumes"):
+            out.update(c.argv[4:])
+        elif c.argv[1:3] == ("network", "rm"):
+            out.update(c.argv[3:])
+    return out
 
 
 @pytest.fixture(autouse=True)

@@ -55,24 +55,37 @@ def plan_items(resources: Iterable[Resource], *, protected: frozenset[str], home
 
 
 def remove_items(runner: Runner, items: Iterable[CleanupItem]) -> CleanupReport:
-    """Best effort, one outcome per item; "no such ..." counts as removed. Never raises per item."""
+    """Best effort, one outcome per item; "no such ..." counts as removed. Never raises per item.
+
+    One docker call per kind when it succeeds (a bottle's two containers, then its two networks);
+    only if that call fails is each item retried alone, to tell which one failed and why."""
     ordered = sorted(items, key=lambda i: KINDS.index(i.kind) if i.kind in KINDS else len(KINDS))
-    outcomes = []
-    for item in ordered:
-        if item.kind not in KINDS:
-            outcomes.append(CleanupOutcome(item, ok=False, error=f"unknown kind {item.kind!r}"))
-            continue
-        try:
-            result = runner.run(remove_command(item.kind, item.ident))
-        except BottleError as exc:  # the runner's own failures (timeout, docker missing)
-            outcomes.append(CleanupOutcome(item, ok=False, error=str(exc)))
-            continue
-        if result.ok or is_no_such(result.stderr):
-            outcomes.append(CleanupOutcome(item, ok=True))
-        else:
-            detail = (result.stderr.strip().splitlines() or [f"exit status {result.returncode}"])[-1]
-            outcomes.append(CleanupOutcome(item, ok=False, error=detail))
+    outcomes: list[CleanupOutcome] = []
+    for kind in (*KINDS, None):
+        group = [i for i in ordered if (i.kind == kind if kind else i.kind not in KINDS)]
+        if kind is not None and len(group) > 1:
+            try:
+                batch = runner.run(remove_command(kind, *(i.ident for i in group)))
+            except BottleError:
+                batch = None
+            if batch is not None and batch.ok:
+                outcomes.extend(CleanupOutcome(i, ok=True) for i in group)
+                continue
+        outcomes.extend(_remove_one(runner, i) for i in group)
     return CleanupReport(tuple(outcomes))
+
+
+def _remove_one(runner: Runner, item: CleanupItem) -> CleanupOutcome:
+    if item.kind not in KINDS:
+        return CleanupOutcome(item, ok=False, error=f"unknown kind {item.kind!r}")
+    try:
+        result = runner.run(remove_command(item.kind, item.ident))
+    except BottleError as exc:  # the runner's own failures (timeout, docker missing)
+        return CleanupOutcome(item, ok=False, error=str(exc))
+    if result.ok or is_no_such(result.stderr):
+        return CleanupOutcome(item, ok=True)
+    detail = (result.stderr.strip().splitlines() or [f"exit status {result.returncode}"])[-1]
+    return CleanupOutcome(item, ok=False, error=detail)
 
 
 def remove_slug(runner: Runner, slug: str) -> CleanupReport:

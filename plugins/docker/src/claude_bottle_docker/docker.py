@@ -98,10 +98,10 @@ def parse_list(kind: str, stdout: str) -> list[Resource]:
     return out
 
 
-def remove_command(kind: str, ident: str) -> Command:
+def remove_command(kind: str, *idents: str) -> Command:
     argv = {"container": (DOCKER, "rm", "--force", "--volumes"), "network": (DOCKER, "network", "rm"),
             "volume": (DOCKER, "volume", "rm", "--force")}[kind]
-    return Command((*argv, ident), check=False, timeout=60)
+    return Command((*argv, *idents), check=False, timeout=60)
 
 
 def is_no_such(stderr: str) -> bool:

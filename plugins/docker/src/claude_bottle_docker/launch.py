@@ -84,7 +84,7 @@ def run_launch(runner: Runner, inp: LaunchInputs, *, secret_env: Mapping[str, st
     """Create and provision the bottle; return its services. On any failure remove what was made.
 
     ``credentials`` go to the bundle through stdin (decision 0007), after its proxy answers and
-    before the agent exists; the agent's ``secret_env`` carries only their placeholders."""
+    before anything runs in the agent; the agent's ``secret_env`` carries only their placeholders."""
     names = Names(inp.slug)
     try:
         _steps(runner, inp, names, secret_env=secret_env, progress=progress, credentials=credentials,
@@ -112,6 +112,12 @@ def _steps(runner: Runner, inp: LaunchInputs, names: Names, *, secret_env: Mappi
         egress_ip, internal_ip = info.ips.get(names.egress_net), info.ips.get(names.internal_net)
         if not egress_ip or not internal_ip:
             raise BottleError(f"the sidecar bundle {names.bundle} got no address on its networks")
+    # The agent is created while the proxy boots (it only needs the bundle's address for DNS); it
+    # runs nothing but `sleep` until provisioning, which waits for the proxy.
+    with progress.phase("agent"):
+        run = AgentRun(names=names, image=inp.agent_image, labels=inp.labels("agent"), env=inp.env,
+                       secret_env_names=inp.secret_env_names, dns=internal_ip)
+        runner.run(agent_run_command(run, secret_env))
     with progress.phase("proxy ready"):
         bundle_mod.wait_ready(runner, names.bundle, host=egress_ip, port=PROXY_PORT)
     if credentials:
@@ -120,10 +126,6 @@ def _steps(runner: Runner, inp: LaunchInputs, names: Names, *, secret_env: Mappi
     if git_credentials is not None:
         with progress.phase("git credentials"):
             runner.run(git_credentials)
-    with progress.phase("agent"):
-        run = AgentRun(names=names, image=inp.agent_image, labels=inp.labels("agent"), env=inp.env,
-                       secret_env_names=inp.secret_env_names, dns=internal_ip)
-        runner.run(agent_run_command(run, secret_env))
     with progress.phase("provision"):
         provision.install_ca(runner, names.agent, provision.fetch_bundle_ca(runner, names.bundle))
         archive = provision.build_user_archive(prompt=inp.prompt, workspace=inp.workspace)
