@@ -128,3 +128,15 @@ def test_a_name_carrying_a_secret_is_refused_before_any_lookup(setup: Setup) -> 
     assert check.check_host("api.anthropic.com") is None
     text = log.read_text()
     assert hexed[:60] not in text and WITHHELD_HOST in text
+
+
+def test_websocket_messages_and_trailers_are_judged(setup: Setup) -> None:
+    check, placeholder, _ = setup
+    assert check.check_message(b"hello", verdict("chat.example")) is None
+    refusal = check.check_message(f"key {placeholder}".encode(), verdict("chat.example"))
+    assert refusal is not None and "placeholder" in refusal.reason
+    assert check.check_message(b"AKIAIOSFODNN7EXAMPLE", verdict("chat.example", exempt=True)) is None
+    flow = Flow(Request("POST", "/", Headers(()), b"x"))
+    flow.request.trailers = Headers(((b"x-t", b"1"),))  # type: ignore[attr-defined]
+    refusal = check(flow, verdict("api.anthropic.com"))
+    assert refusal is not None and "trailers" in refusal.reason

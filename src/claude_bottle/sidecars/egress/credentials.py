@@ -70,11 +70,28 @@ class CredentialCheck:
                                           **event))  # type: ignore[arg-type]
         return Refusal("dlp", decision.reason(WITHHELD_HOST)) if decision.refused else None
 
+    def check_message(self, content: bytes, verdict: Verdict, *, port: int | None = None,
+                      path: str | None = None) -> Refusal | None:
+        """A WebSocket message from the agent, once its upgrade request passed: scanned like a body
+        (nothing is ever injected into a message)."""
+        loaded = self._load()
+        if isinstance(loaded, Refusal):
+            return loaded
+        exempt = bool(verdict.entry is not None and verdict.entry.dlp_exempt)
+        message = RequestParts("WEBSOCKET", verdict.host, "", body=content)
+        decision = decide(message, *loaded, dlp_exempt=exempt)
+        for event in decision.events():
+            self.audit.write(audit_record(source="egress", method="WEBSOCKET", host=verdict.host, port=port,
+                                          path=path, **event))  # type: ignore[arg-type]
+        return Refusal("dlp", decision.reason(verdict.host)) if decision.refused else None
+
     def __call__(self, flow: Any, verdict: Verdict) -> Refusal | None:
         req = flow.request
         parts = request_parts(req, verdict.host)
         if parts is None:
             return Refusal("dlp", "the body was streamed, so it could not be scanned")
+        if getattr(req, "trailers", None):
+            return Refusal("dlp", "request trailers cannot be scanned; send those fields as headers")
         loaded = self._load()
         if isinstance(loaded, Refusal):
             return loaded
