@@ -26,6 +26,7 @@ from claude_bottle.secrets import plan_credentials
 from claude_bottle.state import list_state_dirs
 from claude_bottle_docker import images as docker_images
 from claude_bottle_docker.cleanup import inventory, remove_items
+from claude_bottle_docker.docker import logs_command
 from claude_bottle_docker.render import literal_env, render_stage
 from claude_bottle_smolmachines import cleanup, images, prepare
 from claude_bottle_smolmachines.engine import Engine, Smolvm, find_engine
@@ -140,6 +141,10 @@ class SmolmachinesBackend(Backend):
                                               "--user", "claude", "--workdir", "/workspace", "--", *argv),
                       env=self.smolvm.engine.env)
         return self.runner.interactive(cmd)
+
+    def logs(self, *, slug: str, follow: bool) -> int:
+        """The sidecar bundle's logs (proxy decisions, git-gate), as for the docker backend."""
+        return self.runner.interactive(logs_command(Names(slug).bundle, follow=follow))
 
     # -- all bottles ----------------------------------------------------------------------------
     def enumerate_active(self) -> list[ActiveBottle]:
