@@ -64,6 +64,9 @@ class LoadedBackend:
         """The backend class, or the plugin's own error re-raised in full (pytest's rule: never
         hide an ImportError behind a friendlier message)."""
         if self.error is not None:
+            note = f"the {self.name} backend ({self.dist_name} {self.dist_version}) is broken"
+            if note not in getattr(self.error, "__notes__", ()):
+                self.error.add_note(note)  # the CLI's crash line leads with it
             raise self.error
         assert self.cls is not None
         return self.cls

@@ -61,7 +61,10 @@ class BottleGroup(TyperGroup):
 
             where = _save_crash(exc)
             first = (str(exc).strip().splitlines() or [""])[0]
-            ui.error(f"unexpected {type(exc).__name__}: {first}; traceback saved to {where}")
+            # A broken plugin's error carries a note naming it; otherwise it is our own bug.
+            notes = getattr(exc, "__notes__", None)
+            lead = f"{notes[0]}:" if notes else "unexpected"
+            ui.error(f"{lead} {type(exc).__name__}: {first}; traceback saved to {where}")
             sys.exit(EXIT_UNEXPECTED)
 
 
