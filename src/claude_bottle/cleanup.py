@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from claude_bottle import identity
 from claude_bottle.backends import registry
 from claude_bottle.plan import CleanupItem, CleanupOutcome, CleanupPlan, CleanupReport
 from claude_bottle.state import Metadata, StateDir, list_state_dirs
@@ -74,10 +75,15 @@ def _state_dir_items(
     now = time.time()
     for state in list_state_dirs(settings.state_root):
         meta = metas.get(state.slug)
-        if state.slug in protected or state.preserved:
+        # Only slug-named dirs are ours to reap: anything else under state/ was put there by hand.
+        if state.slug in protected or state.preserved or not identity.is_slug(state.slug):
             continue
         if meta is None:
-            if now - state.path.stat().st_mtime < FRESH_SECONDS:
+            try:
+                age = now - state.path.stat().st_mtime
+            except OSError:  # removed meanwhile (a concurrent down)
+                continue
+            if age < FRESH_SECONDS:
                 continue
             why = "no metadata"
         elif meta.backend in failed:

@@ -213,10 +213,12 @@ def test_preserved_state_dir_is_kept(cli, fake, cb_home):
 def test_state_dir_without_metadata_is_reaped_only_when_old(fake, cb_home):
     fresh = cb_home / "state" / "claude-fresh"
     old = cb_home / "state" / "claude-oldie"
-    fresh.mkdir(parents=True)
-    old.mkdir()
+    not_ours = cb_home / "state" / "My Notes"
+    for path in (fresh, old, not_ours):
+        path.mkdir(parents=True)
     past = time.time() - 3600
     os.utime(old, (past, past))
+    os.utime(not_ours, (past, past))
     items = survey().plan.items
     assert [(i.backend, i.kind, i.slug, i.detail) for i in items] == [
         ("core", "state dir", "claude-oldie", "claude-oldie: no metadata")

@@ -64,6 +64,20 @@ def test_dry_run_json_is_the_plan(cli, fake, cb_home):
     assert not Path(plan["state_dir"]).exists()
 
 
+def test_workspace_flags_reach_the_spec(cli, fake):
+    specs = []
+    original = FakeBackend.prepare
+
+    def prepare(self, *, spec, stage_dir):
+        specs.append(spec)
+        return original(self, spec=spec, stage_dir=stage_dir)
+
+    with fake_backend("fake", prepare=prepare):
+        cli("up", "--dry-run", "--backend", "fake")
+        cli("up", "--dry-run", "--backend", "fake", "--no-workspace", "--with-uncommitted")
+    assert [(s.workspace, s.with_uncommitted) for s in specs] == [(True, False), (False, True)]
+
+
 def test_default_backend_comes_from_the_environment(cli, fake, monkeypatch):
     monkeypatch.setenv("CLAUDE_BOTTLE_BACKEND", "fake")
     assert json.loads(cli("up", "--dry-run", "--json").stdout)["backend"] == "fake"
