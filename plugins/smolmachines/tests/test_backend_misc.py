@@ -1,0 +1,70 @@
+"""Smaller backend paths: exec and logs argv, the image archive cache."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from claude_bottle.config import load_settings
+from claude_bottle.errors import BottleError
+from claude_bottle.runner import Command, Result, SubprocessRunner
+from claude_bottle_smolmachines import SmolmachinesBackend, images
+
+
+@dataclass
+class Recorder:
+    """Records commands; runs them for real when ``inner`` is set."""
+
+    inner: SubprocessRunner | None = None
+    calls: list[Command] = field(default_factory=list)
+
+    def run(self, cmd: Command) -> Result:
+        self.calls.append(cmd)
+        return self.inner.run(cmd) if self.inner else Result(argv=cmd.argv, returncode=0)
+
+    def interactive(self, cmd: Command) -> int:
+        self.calls.append(cmd)
+        return 0
+
+
+def test_exec_runs_as_the_agent_user_in_the_machine(fake_smolvm: object) -> None:
+    rec = Recorder()
+    backend = SmolmachinesBackend(runner=rec, settings=load_settings())
+    assert backend.exec_argv(slug="claude-abcde", argv=["claude", "--help"], interactive=True) == 0
+    (cmd,) = rec.calls
+    args = list(cmd.argv[1:])
+    assert args[args.index("machine"):] == [
+        "machine", "exec", "--name", "claude-bottle-claude-abcde", "--interactive", "--tty",
+        "--user", "claude", "--workdir", "/workspace", "--", "claude", "--help"]
+
+
+def test_logs_are_the_bundles() -> None:
+    rec = Recorder()
+    backend = SmolmachinesBackend(runner=rec, settings=load_settings())
+    backend.logs(slug="claude-abcde", follow=True)
+    (cmd,) = rec.calls
+    assert cmd.argv[:2] == ("docker", "logs") and cmd.argv[-1] == "claude-bottle-sidecars-claude-abcde"
+
+
+@pytest.mark.integration
+def test_archive_cached_by_image_id(tmp_path: Path) -> None:
+    """The second export of the same image ID runs no ``docker save``."""
+    settings = load_settings()
+    rec = Recorder(inner=SubprocessRunner())
+    first = images.export_image(rec, settings, "debian:bookworm-slim")
+    ident = images.image_id(SubprocessRunner(), "debian:bookworm-slim")
+    assert ident is not None and first == images.archive_for(settings, ident) and first.stat().st_size > 0
+    rec.calls.clear()
+    assert images.export_image(rec, settings, "debian:bookworm-slim") == first
+    assert not [c for c in rec.calls if c.argv[:2] == ("docker", "save")]
+    assert not list(first.parent.glob(".*partial"))
+    first.unlink()
+
+
+@pytest.mark.integration
+def test_missing_image_is_one_line() -> None:
+    with pytest.raises(BottleError) as err:
+        images.export_image(SubprocessRunner(), load_settings(), "claude-bottle-agent:does-not-exist")
+    assert "claude-bottle build" in str(err.value)
