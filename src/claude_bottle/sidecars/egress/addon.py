@@ -29,7 +29,7 @@ from mitmproxy.proxy import server_hooks
 from claude_bottle.sidecars import netinfo
 from claude_bottle.sidecars.audit import AuditLog, audit_record
 from claude_bottle.sidecars.config import BundleConfig
-from claude_bottle.sidecars.egress.credentials import CredentialCheck
+from claude_bottle.sidecars.egress.credentials import WITHHELD_HOST, CredentialCheck
 from claude_bottle.sidecars.egress.hosts import HostError, normalize_host
 from claude_bottle.sidecars.egress.policy import Policy, Refusal, Verdict, refusal_body
 
@@ -63,12 +63,20 @@ class _Tunnel:
 @dataclass
 class _ClientState:
     tunnel: _Tunnel | None = None
-    pins: dict[tuple[str, int], str] = field(default_factory=dict)
+    pins: dict[tuple[str, int], str] = field(default_factory=dict)   # (host, port) -> checked address
+    dialled: dict[tuple[str, int], Verdict] = field(default_factory=dict)  # (address, port) -> verdict
 
 
 async def resolve(host: str, port: int) -> list[str]:
     infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+def _host_part(authority: str) -> str:
+    """``host`` of ``host[:port]`` (``[v6]`` kept bracketed, so it reads as the IP literal it is)."""
+    if authority.startswith("["):
+        return authority[: authority.find("]") + 1] if "]" in authority else authority
+    return authority.rsplit(":", 1)[0] if authority.count(":") == 1 else authority
 
 
 class EgressAddon:
@@ -122,9 +130,19 @@ class EgressAddon:
         return self.policy.pin(verdict, addresses)
 
     # -- hooks ----------------------------------------------------------------------------------
+    def _judge_name(self, verdict: Verdict, port: int) -> Verdict:
+        """Before a name is looked up, the checks that judge names (request scanning: a sub-domain
+        carrying this bottle's secret would reach DNS servers in the lookup itself)."""
+        for check in self.checks if verdict.allowed else ():
+            judge = getattr(check, "check_host", None)
+            refusal = judge(verdict.host, port) if judge is not None else None
+            if refusal is not None:
+                return Verdict(False, WITHHELD_HOST, refusal.rule, refusal.reason, verdict.entry)
+        return verdict
+
     async def http_connect(self, flow: http.HTTPFlow) -> None:
         req = flow.request
-        verdict = await self._pin(self.policy.check(req.host), req.port)
+        verdict = await self._pin(self._judge_name(self.policy.check(req.host), req.port), req.port)
         self._log("connect", verdict, host=verdict.host, port=req.port, method="CONNECT",
                   client=flow.client_conn)
         state = self._state(flow.client_conn)
@@ -164,45 +182,53 @@ class EgressAddon:
         req = flow.request
         state = self._state(flow.client_conn)
         tunnel = state.tunnel
-        if tunnel is not None and tunnel.sni_refused is not None:
+        if tunnel is None:
+            # A plain proxy request: the target is the request's own host, resolved and pinned now.
+            verdict = self.policy.check(req.host, req.method, req.path)
+            if verdict.allowed:
+                verdict = self._names_other_host(req, verdict) or await self._pin(
+                    self._judge_name(verdict, req.port), req.port)
+        elif tunnel.sni_refused is not None:
             verdict = Verdict(False, tunnel.host, "sni-mismatch",
                               f"TLS SNI {tunnel.sni_refused!r} differs from the CONNECT host {tunnel.host}")
         else:
-            verdict = self.policy.check(req.host, req.method, req.path)
+            # Inside a tunnel mitmproxy sends every request to the tunnel's server (req.host is that
+            # server's address), so the tunnel's host is judged, with this request's method and path.
+            verdict = self.policy.check(tunnel.host, req.method, req.path)
             if verdict.allowed:
-                verdict = self._host_header_mismatch(req, verdict) or await self._pin(verdict, req.port)
+                verdict = self._names_other_host(req, verdict) or self.policy.pin(
+                    verdict, [tunnel.verdict.address] if tunnel.verdict.address else [])
         if verdict.allowed:
             for check in self.checks:
                 refusal = check(flow, verdict)
                 if refusal is not None:
                     verdict = Verdict(False, verdict.host, refusal.rule, refusal.reason, verdict.entry)
                     break
-        self._log("request", verdict, host=verdict.host, port=req.port, method=req.method, path=req.path,
+        port = tunnel.port if tunnel is not None else req.port
+        self._log("request", verdict, host=verdict.host, port=port, method=req.method, path=req.path,
                   client=flow.client_conn)
         if not verdict.allowed:
-            self._respond(flow, verdict, req.port)
+            self._respond(flow, verdict, port)
             return
         assert verdict.address is not None
-        state.pins[(verdict.host, req.port)] = verdict.address
+        state.pins[(verdict.host, port)] = verdict.address
 
     @staticmethod
-    def _host_header_mismatch(req: http.Request, verdict: Verdict) -> Verdict | None:
-        """A ``Host`` header naming another host than the one judged (and dialled) would let an
-        allowed server's shared front end route the request elsewhere (domain fronting)."""
-        header = req.host_header
-        if not header:
-            return None
-        name = header.rsplit(":", 1)[0] if not header.startswith("[") else header
-        try:
-            same = normalize_host(name) == verdict.host
-        except HostError:
-            same = False
-        if same:
-            return None
-        return Verdict(False, verdict.host, "host-mismatch",
-                       f"the Host header {header!r} names another host than the request target "
-                       f"{verdict.host}",
-                       verdict.entry)
+    def _names_other_host(req: http.Request, verdict: Verdict) -> Verdict | None:
+        """A ``Host`` header (or absolute-form target, or HTTP/2 ``:authority``) naming another host
+        than the one judged and dialled would let a shared front end route the request elsewhere
+        (domain fronting)."""
+        for label, value in (("Host header", req.host_header), ("request target", req.authority)):
+            if not value:
+                continue
+            try:
+                same = normalize_host(_host_part(value)) == verdict.host
+            except HostError:
+                same = False
+            if not same:
+                return Verdict(False, verdict.host, "host-mismatch",
+                               f"the {label} {value!r} names another host than {verdict.host}", verdict.entry)
+        return None
 
     async def server_connect(self, data: server_hooks.ServerConnectionHookData) -> None:
         server = data.server
@@ -210,11 +236,16 @@ class EgressAddon:
             return
         host, port = server.address
         state = self._state(data.client)
-        verdict = self.policy.lookup(host)
+        earlier = state.dialled.get((host, port))
         if state.tunnel is not None and state.tunnel.sni_refused is not None:
             verdict = Verdict(False, state.tunnel.host, "sni-mismatch",
                               "TLS SNI differs from the CONNECT host")
-        if verdict.allowed:
+        elif earlier is not None:
+            # A reconnect to an address this client's checked name was pinned to (inside a tunnel
+            # mitmproxy reconnects to the address, not the name): judge that address again.
+            verdict = self.policy.pin(earlier, [host])
+        else:
+            verdict = self.policy.lookup(host)
             pinned = state.pins.get((verdict.host, port))
             verdict = self.policy.pin(verdict, [pinned]) if pinned else await self._pin(verdict, port)
         if not verdict.allowed:
@@ -223,8 +254,31 @@ class EgressAddon:
             return
         assert verdict.address is not None
         if server.sni is None:
-            server.sni = verdict.host  # so upstream TLS names (and verifies) the host, not the address
+            server.sni = verdict.host  # upstream TLS names (and verifies) the host, not the address
         server.address = (verdict.address, port)
+        state.dialled[(verdict.address, port)] = verdict
+
+    def websocket_message(self, flow: http.HTTPFlow) -> None:
+        """What the agent sends on an upgraded (WebSocket) connection never passes ``request``: the
+        checks that read messages (request scanning) judge each one; a refusal closes the connection."""
+        assert flow.websocket is not None
+        message = flow.websocket.messages[-1]
+        if not message.from_client:
+            return
+        tunnel = self._state(flow.client_conn).tunnel
+        port = tunnel.port if tunnel is not None else flow.request.port
+        verdict = self.policy.lookup(tunnel.host if tunnel is not None else flow.request.host)
+        refusal: Refusal | None = None if verdict.allowed else Refusal(verdict.rule, verdict.reason)
+        for check in self.checks if refusal is None else ():
+            judge = getattr(check, "check_message", None)
+            refusal = judge(message.content, verdict, port=port, path=flow.request.path) if judge else None
+            if refusal is not None:
+                break
+        if refusal is not None:
+            self._log("websocket", refusal, host=verdict.host, port=port, method="WEBSOCKET",
+                      path=flow.request.path, client=flow.client_conn)
+            message.drop()
+            flow.kill()
 
     def tcp_start(self, flow: tcp.TCPFlow) -> None:
         self._cut(flow, "tcp")
