@@ -1,0 +1,282 @@
+"""git-gate in real bottles: the agent works on a clone of the user's repository and attacks the gate.
+
+Each test runs ``claude-bottle up`` inside a fresh git repository, then acts as the agent through
+``claude-bottle exec`` (the agent user, inside the hardened container)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from tests.integration.dockerkit import TEST_LABEL, Env, docker, labelled
+from tests.integration.upstream import Upstream
+
+pytestmark = pytest.mark.integration
+
+AWS_KEY = "AKIAQWERTYUIOPASDFGH"
+TOKEN = "cbtest-git-token-7d1e9c3b5a2f4e6d"  # the forge's token: must never be visible to the agent
+OCTAL = "".join(f"\\{ord(c):03o}" for c in TOKEN)
+ID = ("-c", "user.name=agent", "-c", "user.email=agent@bottle")
+
+
+def git(*args: str, cwd: Path | None = None) -> str:
+    env = {
+        "GIT_AUTHOR_NAME": "u",
+        "GIT_AUTHOR_EMAIL": "u@u",
+        "GIT_COMMITTER_NAME": "u",
+        "GIT_COMMITTER_EMAIL": "u@u",
+        "PATH": "/usr/bin:/bin",
+        "HOME": "/nonexistent",
+    }
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True, env=env).stdout
+
+
+def make_repo(path: Path) -> Path:
+    git("init", "-q", "-b", "main", str(path))
+    (path / "README.md").write_text("the user's project\n")
+    (path / ".git" / "hooks" / "pre-commit").write_text("#!/bin/sh\nexit 0\n")
+    git("add", ".", cwd=path)
+    git("commit", "-qm", "first", cwd=path)
+    return path
+
+
+def hooks_and_config(repo: Path) -> dict[str, str]:
+    files = [p for p in sorted((repo / ".git" / "hooks").rglob("*")) if p.is_file()] + [
+        repo / ".git" / "config"
+    ]
+    return {str(p.relative_to(repo)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
+
+
+def agent_sh(env: Env, slug: str, script: str) -> subprocess.CompletedProcess[str]:
+    return env.cli("exec", slug, "--", "sh", "-c", script, check=False, timeout=300)
+
+
+@pytest.fixture
+def bottle(env: Env, images: None, tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    repo = make_repo(tmp_path / "project")
+    slug = json.loads(env.cli("up", "--detach", "--yes", "--json", cwd=repo).stdout)["slug"]
+    try:
+        yield slug, repo
+    finally:
+        env.cli("down", slug, "--yes", check=False)
+    assert labelled(f"dev.claude-bottle.slug={slug}") == []
+
+
+def test_agent_pushes_its_branch_and_it_comes_home(env: Env, bottle: tuple[str, Path]) -> None:
+    slug, repo = bottle
+    before = hooks_and_config(repo)
+    out = agent_sh(
+        env,
+        slug,
+        f"git rev-parse --abbrev-ref HEAD && cat README.md && echo work > work.txt && "
+        f"git add work.txt && git {' '.join(ID)} commit -qm 'agent work' && git push 2>&1",
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.stdout.splitlines()[:2] == [f"claude/{slug}", "the user's project"]
+    fetched = env.cli("fetch", slug, cwd=repo)
+    assert f"claude/{slug}" in fetched.stdout
+    assert git("show", f"claude/{slug}:work.txt", cwd=repo) == "work\n"
+    assert git("status", "--porcelain", cwd=repo) == ""
+    assert git("rev-parse", "--abbrev-ref", "HEAD", cwd=repo).strip() == "main"
+    assert hooks_and_config(repo) == before
+
+
+def test_agent_attacks_on_the_gate_fail_with_the_rule(env: Env, bottle: tuple[str, Path]) -> None:
+    slug, repo = bottle
+    before = hooks_and_config(repo)
+    main_before = git("rev-parse", "main", cwd=repo)
+    commit = f"git {' '.join(ID)} commit -qm"
+    script = "\n".join(
+        [
+            "exec 2>&1",
+            f"echo x > x.txt && git add x.txt && {commit} x",
+            "echo '== main'; git push origin HEAD:main",
+            "echo '== rewrite'; git checkout -q --orphan evil && git rm -rqf . && echo evil > e.txt && "
+            f"git add e.txt && {commit} evil && git push --force origin HEAD:claude/{slug}",
+            "echo '== delete'; git push origin --delete main",
+            "echo '== tag'; git tag v9 && git push origin v9",
+            f"echo '== secret'; git checkout -q claude/{slug} && echo 'key = \"{AWS_KEY}\"' > cfg.py && "
+            f"git add cfg.py && {commit} key && git push origin HEAD",
+            # the agent's own hooks and config stay in its clone; the gate's are out of reach
+            "echo '== hooks'; printf '#!/bin/sh\\ntouch /tmp/pwned\\n' > .git/hooks/post-update; "
+            "chmod +x .git/hooks/post-update; git config core.hooksPath /tmp",
+            "for p in config hooks/pre-receive HEAD objects/info/packs; do "
+            'curl -s -o /dev/null -w "$p %{http_code}\\n" --noproxy git-gate '
+            "http://git-gate:8418/workspace.git/$p; done",
+            "curl -s -o /dev/null -w 'PUT %{http_code}\\n' --noproxy git-gate -X PUT --data x "
+            "http://git-gate:8418/workspace.git/hooks/pre-receive",
+            f"echo '== host repo'; test -e {repo} && echo VISIBLE || echo absent",
+        ]
+    )
+    out = agent_sh(env, slug, script)
+    text = out.stdout
+    sections = dict(part.split("\n", 1) for part in text.split("== ")[1:])
+    assert "rule scope" in sections["main"] and "refs/heads/main" in sections["main"]
+    assert "rule no-rewrite" in sections["rewrite"]
+    assert "rule scope" in sections["delete"]
+    assert "rule scope" in sections["tag"] and "refs/tags/v9" in sections["tag"]
+    assert "rule secret-scan" in sections["secret"] and "cfg.py:1: AWS Access Key" in sections["secret"]
+    assert AWS_KEY not in sections["secret"]
+    for line in ("config 404", "hooks/pre-receive 404", "HEAD 404", "objects/info/packs 404", "PUT 501"):
+        assert line in sections["hooks"], sections["hooks"]
+    assert sections["host repo"].strip() == "absent"
+    env.cli("fetch", slug, cwd=repo)
+    assert git("rev-parse", "main", cwd=repo) == main_before
+    assert git("tag", cwd=repo) == ""
+    assert hooks_and_config(repo) == before
+    mirror_hooks = sorted(p.name for p in (env.state_dir(slug) / "git" / "mirror.git" / "hooks").iterdir())
+    assert mirror_hooks == ["pre-receive"]
+
+
+# -- a declared remote: an HTTPS git server that wants a token, on a network only the bundle joins ------
+
+GIT_SERVER = r"""
+import base64, contextlib, os, ssl
+from http.server import ThreadingHTTPServer
+from claude_bottle.sidecars.gitgate.server import GateHandler
+WANT = "Basic " + base64.b64encode(("x-access-token:" + os.environ["TOKEN"]).encode()).decode()
+class H(GateHandler):
+    gate = type("L", (), {"log": staticmethod(lambda **_: None)})()
+    def finish(self):
+        super().finish()
+        with contextlib.suppress(OSError, ValueError):
+            self.connection.unwrap()
+    def _handle(self):
+        if self.headers.get("Authorization") != WANT:
+            self.send_response(401); self.send_header("WWW-Authenticate", 'Basic realm="forge"')
+            self.send_header("Content-Length", "0"); self.end_headers(); return
+        path, _, query = self.path.partition("?")
+        rest = path.removeprefix("/repo.git")
+        self._cgi({"PATH": os.environ["PATH"], "GIT_HTTP_EXPORT_ALL": "1", "REMOTE_USER": "u",
+                   "REQUEST_METHOD": self.command, "QUERY_STRING": query, "PATH_INFO": rest,
+                   "PATH_TRANSLATED": "/srv/repo.git" + rest,
+                   "GIT_PROTOCOL": self.headers.get("Git-Protocol", ""),
+                   "CONTENT_TYPE": self.headers.get("Content-Type", "")})
+srv = ThreadingHTTPServer(("0.0.0.0", 443), H)
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); ctx.load_cert_chain("/certs/server.pem", "/certs/server.key")
+srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+srv.serve_forever()
+"""
+
+
+class Forge(Upstream):
+    host = "forge.test"
+
+    @property
+    def repo(self) -> Path:
+        return self.dir / "repo.git"
+
+    def _start(self) -> None:
+        self._certs()
+        git("init", "-q", "--bare", "-b", "main", str(self.repo))
+        seed = self.dir / "seed"
+        git("init", "-q", "-b", "main", str(seed))
+        (seed / "FORGE.md").write_text("on the forge\n")
+        git("add", ".", cwd=seed)
+        git("commit", "-qm", "forge first", cwd=seed)
+        git("push", "-q", str(self.repo), "main", "main:forge-only", cwd=seed)
+        docker("network", "create", *self.labels, self.network)
+        docker(
+            "run",
+            "-d",
+            "--name",
+            self.name,
+            *self.labels,
+            "--network",
+            self.network,
+            "--network-alias",
+            self.host,
+            "--env",
+            f"TOKEN={TOKEN}",
+            "--mount",
+            f"type=bind,source={self.dir},target=/certs,readonly",
+            "--mount",
+            f"type=bind,source={self.repo},target=/srv/repo.git",
+            "--entrypoint",
+            "python3",
+            self.image,
+            "-c",
+            GIT_SERVER,
+        )
+
+
+@pytest.fixture
+def forge(env: Env, images: None) -> Iterator[Forge]:
+    with Forge(home=str(env.home), label=TEST_LABEL) as up:
+        (env.home / "upstream-ca.pem").write_bytes(up.trust_bundle.read_bytes())
+        yield up
+
+
+def test_forwarded_push_arrives_and_the_agent_never_holds_the_token(
+    env: Env, forge: Forge, tmp_path: Path
+) -> None:
+    (env.home / "bottles").mkdir(exist_ok=True)
+    (env.home / "agents").mkdir(exist_ok=True)
+    (env.home / "bottles" / "forge.md").write_text(
+        "---\ngit:\n  remotes:\n    - name: origin\n      url: https://forge.test/repo.git\n"
+        '      token: "${CB_TEST_FORGE_TOKEN}"\n---\n'
+    )
+    (env.home / "agents" / "forger.md").write_text("---\nbottle: forge\n---\n")
+    repo = make_repo(tmp_path / "project")
+    environ = {**env.environ, "CB_TEST_FORGE_TOKEN": TOKEN}  # only `up` sees it, in its host environment
+    up = subprocess.run(
+        [sys.executable, "-m", "claude_bottle", "up", "forger", "--detach", "--yes", "--json"],
+        env=environ,
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert up.returncode == 0, up.stderr
+    slug = json.loads(up.stdout)["slug"]
+    try:
+        forge.attach(f"claude-bottle-sidecars-{slug}")
+        commit = f"git {' '.join(ID)} commit -qm"
+        out = agent_sh(
+            env,
+            slug,
+            "\n".join(
+                [
+                    "exec 2>&1",
+                    f"echo w > w.txt && git add w.txt && {commit} w",
+                    f"echo '== push'; git push origin claude/{slug}",
+                    "echo '== fetch'; git fetch origin && git rev-parse origin/forge-only",
+                    "echo '== main'; git push origin HEAD:main",
+                    # reach the forge without the gate: through the proxy, and around it
+                    "echo '== direct'; "
+                    "GIT_CONFIG_GLOBAL=/dev/null git ls-remote https://forge.test/repo.git; "
+                    "echo rc=$?; curl -sS --max-time 5 https://forge.test/ ; echo rc=$?; "
+                    "curl -sS --max-time 5 --noproxy '*' https://forge.test/ ; echo rc=$?",
+                    # look for the token everywhere the agent can read; the pattern is written with octal
+                    # escapes so that no command line of the search itself holds the token
+                    f"echo '== search'; printf '{OCTAL}' > /tmp/.pat; env | grep -c -F -f /tmp/.pat; "
+                    "grep -rIl -F -f /tmp/.pat --exclude-dir=proc --exclude-dir=sys --exclude-dir=dev / "
+                    "2>/dev/null "
+                    "| grep -v '^/tmp/.pat$' | head; "
+                    "cat /proc/*/environ /proc/*/cmdline 2>/dev/null | tr '\\0' '\\n' "
+                    "| grep -c -F -f /tmp/.pat; "
+                    "echo searched",
+                ]
+            ),
+        )
+        text = out.stdout
+        sections = dict(part.split("\n", 1) for part in text.split("== ")[1:])
+        assert f"forwarded refs/heads/claude/{slug} to origin" in sections["push"], text
+        head = agent_sh(env, slug, "git rev-parse HEAD").stdout.strip()
+        assert git("--git-dir", str(forge.repo), "rev-parse", f"claude/{slug}").strip() == head
+        assert git("--git-dir", str(forge.repo), "rev-parse", "forge-only").strip() in sections["fetch"]
+        assert "rule scope" in sections["main"]
+        assert git("--git-dir", str(forge.repo), "rev-parse", "main").strip() != head
+        direct = sections["direct"]
+        assert direct.count("rc=0") == 0, direct
+        assert sections["search"].split() == ["0", "0", "searched"], sections["search"]
+        assert TOKEN not in text
+    finally:
+        env.cli("down", slug, "--yes", check=False)
+    assert labelled(f"dev.claude-bottle.slug={slug}") == []
