@@ -15,6 +15,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from claude_bottle.config import load_settings
+from claude_bottle.runner import SubprocessRunner
+from claude_bottle_docker.images import image_refs
+
 __all__ = ["RawBottle", "raw_down", "raw_up"]
 
 
@@ -29,10 +33,6 @@ class RawBottle:
 
 
 def _images() -> tuple[str, str]:
-    from claude_bottle.config import load_settings
-    from claude_bottle.runner import SubprocessRunner
-    from claude_bottle_docker.images import image_refs
-
     refs = image_refs(load_settings(), runner=SubprocessRunner())
     return refs.agent, refs.sidecars
 
@@ -67,7 +67,8 @@ def raw_up(name: str, *, home: str) -> RawBottle:
                 raise
             time.sleep(0.05)
     _docker("run", "-d", "--name", f"raw-agent-{name}", *label, "--network", f"raw-net-{name}",
-            "--dns", internal_ip, "--user", "claude", "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
+            "--dns", internal_ip, "--user", "claude", "--cap-drop", "ALL",
+            "--security-opt", "no-new-privileges",
             "--pids-limit", "2048", "--memory", "8g", "--init",
             "--env", "HTTPS_PROXY=http://egress:3128", agent_image, "sleep", "infinity")
     return RawBottle(name=name, stage=stage)

@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 
 from raw_docker import raw_down, raw_up  # noqa: E402
-
+from tests.integration.dockerkit import labelled, remove  # noqa: E402
 from tests.integration.upstream import Upstream  # noqa: E402
 
 BENCH_LABEL = "dev.claude-bottle-bench.home"
@@ -136,12 +136,14 @@ def main() -> int:
     try:
         _cli(env, cwd, "build")  # warm: images exist before anything is timed
         # one untimed round to warm docker's own caches
-        slug = json.loads(_cli(env, cwd, "up", "--detach", "--yes", "--json", "--no-workspace").stdout)["slug"]
+        warm = _cli(env, cwd, "up", "--detach", "--yes", "--json", "--no-workspace")
+        slug = json.loads(warm.stdout)["slug"]
         _cli(env, cwd, "down", slug, "--yes")
         result = {"lifecycle": bench_lifecycle(env, cwd, args.runs),
                   "proxy_latency": bench_latency(env, cwd, args.requests)}
     finally:
         _cli(env, cwd, "cleanup", "--yes")
+        remove(labelled(f"{BENCH_LABEL}={home}"))  # the raw-docker baseline's and upstream's leftovers
         shutil.rmtree(home, ignore_errors=True)
         shutil.rmtree(cwd, ignore_errors=True)
     print(json.dumps(result, indent=2) if args.json else _table(result))
@@ -152,14 +154,17 @@ def _table(result: dict[str, object]) -> str:
     life, lat = result["lifecycle"], result["proxy_latency"]
     assert isinstance(life, dict) and isinstance(lat, dict)
     lines = [
-        f"warm up --detach   median {life['up_median_s']:.2f}s   raw docker {life['raw_up_median_s']:.2f}s"
+        f"warm up --detach   median {life['up_median_s']:.2f}s   "
+        f"raw docker {life['raw_up_median_s']:.2f}s"
         f"   ratio {life['up_ratio']:.2f}x   ({life['runs']} runs)",
-        f"down               median {life['down_median_s']:.2f}s   raw docker {life['raw_down_median_s']:.2f}s"
+        f"down               median {life['down_median_s']:.2f}s   "
+        f"raw docker {life['raw_down_median_s']:.2f}s"
         f"   ratio {life['down_ratio']:.2f}x",
         "up phases (median): " + ", ".join(f"{k} {v:.2f}s" for k, v in life["up_phases_median_s"].items()),
         f"proxy latency ({lat['requests']} HTTPS GETs): proxied p50 {lat['proxied_p50_ms']:.1f} ms "
         f"p95 {lat['proxied_p95_ms']:.1f} ms; direct p50 {lat['direct_p50_ms']:.1f} ms "
-        f"p95 {lat['direct_p95_ms']:.1f} ms; added p50 {lat['added_p50_ms']:.1f} ms p95 {lat['added_p95_ms']:.1f} ms",
+        f"p95 {lat['direct_p95_ms']:.1f} ms; added p50 {lat['added_p50_ms']:.1f} ms "
+        f"p95 {lat['added_p95_ms']:.1f} ms",
     ]
     return "\n".join(lines)
 

@@ -17,9 +17,9 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
 
 import pytest
-
 from tests.integration.dockerkit import TEST_LABEL, Env, docker
 from tests.integration.upstream import Upstream
 
@@ -60,7 +60,8 @@ class Bottle:
         deadline = time.monotonic() + wait
         while True:
             for rec in self.audit():
-                if (str(rec.get("host") or "").strip("[]") == host.strip("[]") and rec.get("verdict") == "deny"
+                same_host = str(rec.get("host") or "").strip("[]") == host.strip("[]")
+                if (same_host and rec.get("verdict") == "deny"
                         and (rule is None or rec.get("rule") == rule)
                         and (source is None or rec.get("source") == source)):
                     return rec
@@ -140,8 +141,10 @@ def test_allowed_https_to_an_allowlisted_host_works(bottle: Bottle) -> None:
 def test_the_agent_prompt_and_the_bottle_ca_are_provisioned(bottle: Bottle) -> None:
     out = bottle.sh("cat ~/.claude/CLAUDE.md; stat -c '%U' ~/.claude/CLAUDE.md /workspace")
     assert out.stdout.splitlines() == ["You probe the walls.", "claude", "claude"], out
-    ca = bottle.sh("grep -c 'BEGIN CERTIFICATE' \"$NODE_EXTRA_CA_CERTS\"; echo $SSL_CERT_FILE $REQUESTS_CA_BUNDLE")
-    assert ca.stdout.split() == ["1", "/etc/ssl/certs/ca-certificates.crt", "/etc/ssl/certs/ca-certificates.crt"]
+    ca = bottle.sh("grep -c 'BEGIN CERTIFICATE' \"$NODE_EXTRA_CA_CERTS\"; "
+                   "echo $SSL_CERT_FILE $REQUESTS_CA_BUNDLE")
+    system = "/etc/ssl/certs/ca-certificates.crt"
+    assert ca.stdout.split() == ["1", system, system]
 
 
 # -- the proxy refuses ----------------------------------------------------------------------------
@@ -220,7 +223,7 @@ http.request({host: 'egress', port: 3128, method: 'CONNECT', path: 'upstream.tes
     s.on('close', () => { console.log('reply', JSON.stringify(data.split('\r\n')[0] || '')); });
     s.on('error', e => { console.log('tls-error', e.code || e.message); });
   }).on('error', e => console.log('error', e.code)).end();
-""" % (OUTSIDE_NAME, OUTSIDE_NAME)
+""".replace("%s", OUTSIDE_NAME)
     out = bottle.node(script)
     assert "connect 200" in out.stdout, out  # the CONNECT host itself is allowed
     assert "upstream says hello" not in out.stdout
@@ -244,7 +247,8 @@ def test_without_proxy_variables_nothing_leaves(bottle: Bottle) -> None:
                         f"curl -sS --max-time 8 --noproxy '*' {url}")
         assert out.returncode != 0, (url, out)
     # nothing went through the proxy, so it allowed nothing
-    assert not [r for r in bottle.audit()[before:] if r.get("verdict") == "allow" and r.get("source") == "egress"]
+    new = bottle.audit()[before:]
+    assert not [r for r in new if r.get("verdict") == "allow" and r.get("source") == "egress"]
 
 
 def _tcp_probe(targets: list[tuple[str, int]]) -> str:
@@ -299,7 +303,8 @@ def test_direct_tcp_to_the_egress_side_and_the_host_fails(bottle: Bottle, upstre
     # the control: the host really listens there, and the same probe from a container on docker's
     # default bridge reaches it
     control = docker("run", "--rm", "--label", f"{TEST_LABEL}={bottle.env.home}", "--network", "bridge",
-                     "--entrypoint", "bash", upstream.image, "-c", _tcp_probe([("172.17.0.1", host_listener)]))
+                     "--entrypoint", "bash", upstream.image,
+                     "-c", _tcp_probe([("172.17.0.1", host_listener)]))
     assert "OPEN" in control, control
     out = bottle.sh(_tcp_probe(targets), timeout=120)
     assert "OPEN" not in out.stdout, out.stdout
@@ -342,12 +347,12 @@ const servers = %s, name = %r;
     }
   }
 })();
-"""
+"""  # noqa: E501 - a program, not Python source
 
 
 def test_outside_names_do_not_resolve_by_any_resolver(bottle: Bottle) -> None:
-    host_dns = [ln.split()[1] for ln in open("/etc/resolv.conf").read().splitlines()
-                if ln.startswith("nameserver")]
+    resolv = Path("/etc/resolv.conf").read_text().splitlines()
+    host_dns = [ln.split()[1] for ln in resolv if ln.startswith("nameserver")]
     assert socket.gethostbyname(OUTSIDE_NAME)  # the control: the host's resolver answers for it
     servers = ["", "127.0.0.11", "8.8.8.8", "1.1.1.1", *host_dns, *_gateways(bottle.slug)]
     out = bottle.node(DNS_JS % (json.dumps(servers), OUTSIDE_NAME), timeout=180)

@@ -13,7 +13,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
 from tests.integration.dockerkit import HOME_LABEL, TEST_LABEL, Env, docker, labelled
 
 pytestmark = pytest.mark.integration
@@ -30,7 +29,8 @@ def _has(kind: str, prefix: str) -> Callable[[list[tuple[str, str]]], bool]:
 def _agent_running(env: Env) -> Callable[[list[tuple[str, str]]], bool]:
     def check(found: list[tuple[str, str]]) -> bool:
         names = [n for k, n in found if k == "container" and not n.startswith("claude-bottle-sidecars-")]
-        return any(docker("inspect", "-f", "{{.State.Running}}", n, check=False).strip() == "true" for n in names)
+        states = [docker("inspect", "-f", "{{.State.Running}}", n, check=False).strip() for n in names]
+        return "true" in states
     return check
 
 
@@ -86,7 +86,9 @@ def test_a_failure_half_way_removes_what_that_up_made(env: Env, images: None, tm
     shim.mkdir()
     (shim / "docker").write_text(
         "#!/bin/sh\n"
-        'if [ "$1" = run ]; then echo "docker: Error response from daemon: simulated failure." >&2; exit 125; fi\n'
+        'if [ "$1" = run ]; then\n'
+        '  echo "docker: Error response from daemon: simulated failure." >&2; exit 125\n'
+        "fi\n"
         f'exec {real} "$@"\n')
     (shim / "docker").chmod(0o755)
     shimmed = Env(home=env.home, environ={**env.environ, "PATH": f"{shim}:{env.environ['PATH']}"},

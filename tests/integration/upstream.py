@@ -8,6 +8,7 @@ network (the bundle, not the agent: the agent still has only the proxy).
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import tempfile
@@ -32,7 +33,7 @@ if sys.argv[2] == "tls":
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); ctx.load_cert_chain("/certs/server.pem", "/certs/server.key")
     srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
 srv.serve_forever()
-"""
+"""  # noqa: E501 - a program, not Python source
 
 # node: N sequential GETs, each on a fresh connection, through the proxy env if set (via CONNECT).
 TIMING_JS = r"""
@@ -54,19 +55,21 @@ function once() {
 }
 (async () => { const out = []; for (let i = 0; i < N; i++) out.push(await once()); console.log(JSON.stringify(out)); })()
   .catch(e => { console.error(String(e)); process.exit(1); });
-"""
+"""  # noqa: E501 - a program, not Python source
 
 
 class Upstream:
     host = "upstream.test"
 
-    def __init__(self, *, home: str, label: str, image: str | None = None, aliases: tuple[str, ...] = ()) -> None:
+    def __init__(self, *, home: str, label: str, image: str | None = None,
+                 aliases: tuple[str, ...] = ()) -> None:
         self.aliases = aliases
         self.id = uuid.uuid4().hex[:8]
         self.labels = ["--label", f"{label}={home}"]
         self.network = f"cb-upstream-{self.id}"
         self.name = f"cb-upstream-{self.id}"
         self.dir = Path(tempfile.mkdtemp(prefix="cb-upstream-"))
+        self.dir.chmod(0o755)  # read by non-root containers (the direct-request client)
         self.image = image or _sidecars_image()
         self.attached: list[str] = []
 
@@ -91,7 +94,7 @@ class Upstream:
         self._certs()
         docker("network", "create", *self.labels, self.network)
         docker("run", "-d", "--name", self.name, *self.labels, "--network", self.network,
-               "--network-alias", self.host, *[a for alias in self.aliases for a in ("--network-alias", alias)],
+               *[a for alias in (self.host, *self.aliases) for a in ("--network-alias", alias)],
                "--mount", f"type=bind,source={self.dir},target=/certs,readonly",
                "--entrypoint", "python3", self.image, "-c", SERVER, "443", "tls")
 
@@ -111,8 +114,6 @@ class Upstream:
 
     def direct_timings(self, n: int, image: str | None = None) -> list[float]:
         """The same GETs from a plain container on the upstream's own network, no proxy."""
-        import json
-
         out = docker("run", "--rm", "-i", *self.labels, "--network", self.network,
                      "--mount", f"type=bind,source={self.dir},target=/certs,readonly",
                      "--env", "NODE_EXTRA_CA_CERTS=/certs/ca.pem", "--env", "HTTPS_PROXY=",
@@ -126,7 +127,8 @@ class Upstream:
         def ssl(*args: str) -> None:
             subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True)
 
-        ssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=claude-bottle test CA",
+        ssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+            "-subj", "/CN=claude-bottle test CA",
             "-keyout", "ca.key", "-out", "ca.pem", "-addext", "basicConstraints=critical,CA:TRUE",
             "-addext", "keyUsage=critical,keyCertSign,cRLSign")
         ssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={self.host}", "-keyout", "server.key",
