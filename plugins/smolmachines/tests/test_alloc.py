@@ -3,6 +3,7 @@ default bridge, a clear error when the pool is full) and ports around taken ones
 
 from __future__ import annotations
 
+import random
 from ipaddress import IPv4Address, IPv4Network
 
 import pytest
@@ -136,3 +137,25 @@ def test_pick_ports_distinct_and_around_taken() -> None:
     assert len(set(ports.values())) == 3
     assert not set(ports.values()) & taken
     assert list(ports) == ["egress", "git-gate", "supervise"]
+
+
+def test_agrees_with_the_plain_overlap_rule_on_random_input() -> None:
+    """The bisect over merged ranges picks exactly what checking every used network would."""
+    rng = random.Random(7)
+    pool = N("10.50.0.0/22")
+    for trial in range(200):
+        used = [N((int(pool.network_address) + rng.randrange(1024), rng.choice([24, 26, 28, 30, 32])),
+                  strict=False) for _ in range(rng.randrange(0, 60))]
+        try:
+            got = pick_subnet(used, pool, f"t{trial}")
+        except BottleError:
+            assert all(any(b.overlaps(u) for u in used) for b in pool.subnets(new_prefix=28))
+            continue
+        assert not any(got.overlaps(u) for u in used)
+        blocks = list(pool.subnets(new_prefix=28))
+        start = blocks.index(pick_subnet([], pool, f"t{trial}"))
+        for step in range(len(blocks)):  # every block before it in probe order is taken
+            candidate = blocks[(start + step) % len(blocks)]
+            if candidate == got:
+                break
+            assert any(candidate.overlaps(u) for u in used)

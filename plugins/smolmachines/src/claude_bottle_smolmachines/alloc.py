@@ -16,6 +16,7 @@ pool from there past every block that overlaps something in use. The caller gath
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 from collections.abc import Iterable, Set
 from dataclasses import dataclass
@@ -47,21 +48,41 @@ def _start(seed: str, count: int) -> int:
     return int.from_bytes(hashlib.sha256(seed.encode()).digest()[:8], "big") % count
 
 
+def _intervals(nets: Iterable[IPv4Network]) -> tuple[list[int], list[int]]:
+    """Merged, sorted [first, last] address ranges, as two parallel lists for bisect."""
+    spans = sorted((int(n.network_address), int(n.broadcast_address)) for n in nets)
+    starts: list[int] = []
+    ends: list[int] = []
+    for lo, hi in spans:
+        if ends and lo <= ends[-1] + 1:
+            ends[-1] = max(ends[-1], hi)
+        else:
+            starts.append(lo)
+            ends.append(hi)
+    return starts, ends
+
+
+def _hits(taken: tuple[list[int], list[int]], lo: int, hi: int) -> bool:
+    starts, ends = taken
+    i = bisect.bisect_right(starts, hi) - 1  # the last range starting at or before hi
+    return i >= 0 and ends[i] >= lo
+
+
 def pick_subnet(used: Iterable[IPv4Network], pool: IPv4Network, seed: str,
                 prefixlen: int = BLOCK_PREFIX) -> IPv4Network:
     """The first /``prefixlen`` of ``pool``, starting at a slot derived from ``seed``, that overlaps
     nothing in ``used`` and not Docker's default bridge. Raises :class:`BottleError` when none is left."""
     if prefixlen < pool.prefixlen:
         raise ValueError(f"/{prefixlen} blocks do not fit in {pool}")
-    taken = [u for u in used if u.overlaps(pool)] + [DOCKER_DEFAULT]
+    taken = _intervals([*(u for u in used if u.overlaps(pool)), DOCKER_DEFAULT])
     count = 1 << (prefixlen - pool.prefixlen)
     size = 1 << (32 - prefixlen)
     base = int(pool.network_address)
     start = _start(seed, count)
     for step in range(count):
-        net = IPv4Network((base + ((start + step) % count) * size, prefixlen))
-        if not any(net.overlaps(t) for t in taken):
-            return net
+        first = base + ((start + step) % count) * size
+        if not _hits(taken, first, first + size - 1):
+            return IPv4Network((first, prefixlen))
     raise BottleError(
         f"no free /{prefixlen} left in the smolmachines address pool {pool} "
         f"({count} blocks, all used by bottles or host routes)",
