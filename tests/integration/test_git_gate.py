@@ -280,3 +280,29 @@ def test_forwarded_push_arrives_and_the_agent_never_holds_the_token(
     finally:
         env.cli("down", slug, "--yes", check=False)
     assert labelled(f"dev.claude-bottle.slug={slug}") == []
+
+
+def test_without_git_the_workspace_is_a_copy_and_cp_brings_files_out(
+    env: Env, images: None, tmp_path: Path
+) -> None:
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (plain / "notes.txt").write_text("not a repository\n")
+    slug = json.loads(env.cli("up", "--detach", "--yes", "--json", cwd=plain).stdout)["slug"]
+    try:
+        assert not (env.state_dir(slug) / "git").exists()
+        out = agent_sh(
+            env, slug, "cat notes.txt && test ! -e .git && mkdir -p out && echo made > out/result.txt"
+        )
+        assert out.returncode == 0 and out.stdout == "not a repository\n", out.stderr
+        env.cli("cp", f"{slug}:out/result.txt", str(tmp_path / "result.txt"))
+        assert (tmp_path / "result.txt").read_text() == "made\n"
+        env.cli("cp", f"{slug}:/workspace/out", str(tmp_path / "outdir"))
+        assert (tmp_path / "outdir" / "result.txt").read_text() == "made\n"
+        missing = env.cli("cp", f"{slug}:nope.txt", str(tmp_path / "x"), check=False)
+        assert missing.returncode == 1 and len(missing.stderr.strip().splitlines()) == 1, missing.stderr
+        fetch = env.cli("fetch", slug, check=False)
+        assert fetch.returncode == 1 and "no git workspace" in fetch.stderr
+    finally:
+        env.cli("down", slug, "--yes", check=False)
+    assert labelled(f"dev.claude-bottle.slug={slug}") == []
