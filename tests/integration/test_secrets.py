@@ -40,13 +40,34 @@ AWS_SHAPED = "AKIAIOSFODNN7EXAMPLE"
 
 # Records each request as a JSON line; answers /v1/messages like Anthropic's API (JSON or SSE).
 SERVER = r"""
-import base64, http.server, json, ssl, sys
+import base64, hashlib, http.server, json, ssl, sys
 LOG = "/tmp/requests.jsonl"
+WS_LOG = "/tmp/websocket.jsonl"
 def sse(event, data):
     return f"event: {event}\ndata: {json.dumps(data)}\n\n".encode()
 class H(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    def websocket(self):
+        accept = base64.b64encode(hashlib.sha1((self.headers["Sec-WebSocket-Key"]
+                                                + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest())
+        self.send_response(101); self.send_header("Upgrade", "websocket")
+        self.send_header("Connection", "Upgrade")
+        self.send_header("Sec-WebSocket-Accept", accept.decode()); self.end_headers(); self.wfile.flush()
+        self.close_connection = True
+        while True:
+            head = self.rfile.read(2)
+            if len(head) < 2 or head[0] & 0x0F == 8:
+                return
+            n = head[1] & 0x7F
+            if n >= 126:
+                n = int.from_bytes(self.rfile.read(2 if n == 126 else 8), "big")
+            mask = self.rfile.read(4) if head[1] & 0x80 else bytes(4)
+            data = bytes(b ^ mask[i % 4] for i, b in enumerate(self.rfile.read(n)))
+            with open(WS_LOG, "a") as f:
+                f.write(json.dumps({"message": base64.b64encode(data).decode()}) + "\n")
     def handle_one(self):
+        if self.headers.get("Upgrade", "").lower() == "websocket":
+            return self.websocket()
         n = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(n) if n else b""
         with open(LOG, "a") as f:
@@ -118,6 +139,41 @@ secrets:
 """
 
 
+# The agent's side of a WebSocket: CONNECT through the proxy, TLS, upgrade, then one text frame per
+# message (half a second apart); prints the upgrade status and whether the connection was closed.
+WS_CLIENT = r"""
+const http = require('http'), tls = require('tls'), crypto = require('crypto');
+const host = process.env.WS_HOST, msgs = JSON.parse(Buffer.from(process.env.WS_MSGS, 'base64').toString());
+const proxy = new URL(process.env.HTTPS_PROXY);
+function frame(text) {
+  const payload = Buffer.from(text), mask = crypto.randomBytes(4);
+  const n = payload.length;
+  const head = n < 126 ? Buffer.from([0x81, 0x80 | n]) : Buffer.from([0x81, 0x80 | 126, n >> 8, n & 255]);
+  return Buffer.concat([head, mask, Buffer.from(payload.map((b, i) => b ^ mask[i % 4]))]);
+}
+http.request({host: proxy.hostname, port: proxy.port, method: 'CONNECT', path: host + ':443'})
+  .on('connect', (res, sock) => {
+    if (res.statusCode !== 200) { console.log('connect ' + res.statusCode); process.exit(0); }
+    const s = tls.connect({socket: sock, servername: host}, () => s.write(
+      `GET /ws HTTP/1.1\r\nHost: ${host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+      `Sec-WebSocket-Key: ${crypto.randomBytes(16).toString('base64')}\r\n` +
+      'Sec-WebSocket-Version: 13\r\n\r\n'));
+    let seen = '', started = false;
+    s.on('data', d => {
+      seen += d.toString('latin1');
+      if (started || !seen.includes('\r\n\r\n')) return;
+      started = true; console.log(seen.split('\r\n')[0]);
+      let i = 0;
+      const next = () => i < msgs.length ? (s.write(frame(msgs[i++])), setTimeout(next, 500))
+                                         : setTimeout(() => { console.log('open'); process.exit(0); }, 1500);
+      next();
+    });
+    s.on('close', () => { console.log('closed'); process.exit(0); });
+    s.on('error', e => { console.log('error ' + e.message); process.exit(0); });
+  }).end();
+"""
+
+
 class Recorder:
     """The recording server: one labelled network and container, a throw-away CA for three names."""
 
@@ -161,6 +217,10 @@ class Recorder:
     def received(self) -> list[dict[str, object]]:
         out = docker("exec", self.name, "sh", "-c", "cat /tmp/requests.jsonl 2>/dev/null || true")
         return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+    def websocket_messages(self) -> list[bytes]:
+        out = docker("exec", self.name, "sh", "-c", "cat /tmp/websocket.jsonl 2>/dev/null || true")
+        return [base64.b64decode(json.loads(line)["message"]) for line in out.splitlines() if line.strip()]
 
     def bodies(self) -> bytes:
         return b"\n".join(base64.b64decode(str(r["body"])) for r in self.received())
@@ -386,6 +446,16 @@ def test_exempt_host_receives_token_shaped_content(bottle: Bottle, recorder: Rec
     status, _ = bottle.curl("https://exempt.test/paste", "--data-binary", f"aws = {AWS_SHAPED}")
     assert status == 200
     assert f"aws = {AWS_SHAPED}".encode() in recorder.bodies()
+
+
+def test_websocket_messages_are_scanned(bottle: Bottle, recorder: Recorder) -> None:
+    """Messages on an upgraded connection never pass the request hook; each is scanned on its own."""
+    msgs = base64.b64encode(json.dumps(["hello", f"k={REAL_KEY.encode().hex()}", "after"]).encode()).decode()
+    out = bottle.sh(f"WS_HOST=other.test WS_MSGS={msgs} node -", stdin=WS_CLIENT, timeout=60)
+    assert out.stdout.startswith("HTTP/1.1 101"), out.stdout + out.stderr
+    # the message carrying the key is dropped, and so is everything after it on that connection
+    assert recorder.websocket_messages() == [b"hello"]
+    _wait_for(bottle, lambda r: r.get("method") == "WEBSOCKET" and r.get("finding") == "secret", "a message")
 
 
 def test_claude_code_works_with_either_credential(bottle: Bottle, recorder: Recorder) -> None:

@@ -79,6 +79,9 @@ def _host_part(authority: str) -> str:
     return authority.rsplit(":", 1)[0] if authority.count(":") == 1 else authority
 
 
+_WS_REFUSED = "claude-bottle.websocket-refused"
+
+
 class EgressAddon:
     def __init__(
         self,
@@ -260,10 +263,15 @@ class EgressAddon:
 
     def websocket_message(self, flow: http.HTTPFlow) -> None:
         """What the agent sends on an upgraded (WebSocket) connection never passes ``request``: the
-        checks that read messages (request scanning) judge each one; a refusal closes the connection."""
+        checks that read messages (request scanning) judge each one. After a refusal nothing more
+        from the agent passes on that connection (mitmproxy 12 cannot kill a flow in transit, so
+        every later client message is dropped instead)."""
         assert flow.websocket is not None
         message = flow.websocket.messages[-1]
         if not message.from_client:
+            return
+        if flow.metadata.get(_WS_REFUSED):
+            message.drop()
             return
         tunnel = self._state(flow.client_conn).tunnel
         port = tunnel.port if tunnel is not None else flow.request.port
@@ -278,7 +286,7 @@ class EgressAddon:
             self._log("websocket", refusal, host=verdict.host, port=port, method="WEBSOCKET",
                       path=flow.request.path, client=flow.client_conn)
             message.drop()
-            flow.kill()
+            flow.metadata[_WS_REFUSED] = True
 
     def tcp_start(self, flow: tcp.TCPFlow) -> None:
         self._cut(flow, "tcp")
