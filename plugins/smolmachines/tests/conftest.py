@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
 import sys
 from collections.abc import Iterator
@@ -16,6 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from claude_bottle.runner import Command, SubprocessRunner
+from claude_bottle_smolmachines.engine import Smolvm, find_engine
 
 HERE = Path(__file__).parent
 
@@ -32,12 +36,36 @@ def _isolated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         os.environ["CLAUDE_BOTTLE_EXTRA_CA_CERTS"] = "/etc/ssl/certs/ca-certificates.crt"
     try:
         yield home
+        _leak_check(home)
     finally:
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+def _leak_check(home: Path) -> None:
+    """Nothing this session made may outlive it: no machine in its smolvm state dir, no Docker object
+    labelled with its home. Leftovers are removed, then reported as an error."""
+    runner = SubprocessRunner()
+    leaks: list[str] = []
+    engine = find_engine()
+    if engine is not None and engine.source != "PATH":  # the real smolvm with this session's state
+        smolvm = Smolvm(engine=engine, runner=runner)
+        for machine in smolvm.ls():
+            leaks.append(f"machine {machine['name']}")
+            smolvm.delete(name=str(machine["name"]))
+    label = f"label=dev.claude-bottle.home={home}"
+    kinds = (("container", ("ps", "-a", "-q"), ("rm", "-f")),
+             ("network", ("network", "ls", "-q"), ("network", "rm")))
+    for kind, ls, rm in kinds if shutil.which("docker") else ():
+        out = runner.run(Command(("docker", *ls, "--filter", label), check=False)).stdout.split()
+        for ident in out:
+            leaks.append(f"{kind} {ident}")
+            runner.run(Command(("docker", *rm, ident), check=False))
+    if leaks:
+        raise AssertionError(f"the smolmachines suite left {len(leaks)} object(s) behind: {', '.join(leaks)}")
 
 
 @dataclass
