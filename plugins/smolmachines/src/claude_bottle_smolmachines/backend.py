@@ -4,6 +4,7 @@ Docker, joined by one allow-listed address (docs/decisions/0005-smolmachines-net
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import ClassVar
@@ -34,6 +35,20 @@ from claude_bottle_smolmachines.launch import LaunchInputs, run_launch
 from claude_bottle_smolmachines.preflight import preflight
 
 __all__ = ["SmolmachinesBackend"]
+
+
+def _mapping(data: Mapping[str, object], key: str) -> Mapping[str, object]:
+    value = data.get(key) or {}
+    if not isinstance(value, Mapping):
+        raise TypeError(f"plan data {key} must be a mapping")
+    return value
+
+
+def _strings(data: Mapping[str, object], key: str) -> tuple[str, ...]:
+    value = data.get(key) or ()
+    if not isinstance(value, (list, tuple)):
+        raise TypeError(f"plan data {key} must be a list")
+    return tuple(str(v) for v in value)
 
 
 class SmolmachinesBackend(Backend):
@@ -104,12 +119,12 @@ class SmolmachinesBackend(Backend):
             archive = images.export_image(self.runner, self.settings, refs.agent)
         stage_dir = plan.stage_dir or spec.state_dir / "stage"
         smolfile = Path(str(data["smolfile"]))
-        allocation = prepare.Allocation.from_data(data["allocation"])  # type: ignore[arg-type]
+        allocation = prepare.Allocation.from_data(_mapping(data, "allocation"))
         # The image's ID is known only now (prepare may have run before the build): re-render with it.
-        env = dict(data.get("literal_env") or {})  # type: ignore[call-overload]
+        env = {str(k): str(v) for k, v in _mapping(data, "literal_env").items()}
         smolfile = prepare.write_smolfile(smolfile.parent, prepare.smolfile_spec(
             image=str(archive), literal_env=env, allocation=allocation))
-        env_names = tuple(str(n) for n in data.get("secret_env_names") or ())  # type: ignore[union-attr]
+        env_names = _strings(data, "secret_env_names")
         missing = [n for n in env_names if n not in secrets.env]
         if missing:
             raise BottleError(f"no value for secret environment variable {missing[0]}")
