@@ -59,6 +59,7 @@ __all__ = [
     "gate_url",
     "load_workspace",
     "prepare_workspace",
+    "unfetched_branches",
     "write_gate_config",
 ]
 
@@ -369,3 +370,23 @@ def fetch_slug(slug: str, *, settings: Settings, runner: Runner) -> tuple[Fetche
         raise BottleError(f"bottle {slug} has no state dir (removed by down or cleanup)",
                           hint="nothing left to fetch; next time fetch before down")
     return fetch_home(runner=runner, state_dir=state_dir)
+
+
+def unfetched_branches(*, runner: Runner, state_dir: Path) -> list[str]:
+    """The bottle's branches holding commits the user's repository does not have under that branch
+    name yet (``down`` keeps the state dir for ``fetch`` while this is not empty)."""
+    ws = load_workspace(state_dir)
+    if ws is None or not Path(ws.repo).is_dir():
+        return []
+    baseline_path = state_dir / "git" / _BASELINE_JSON
+    try:
+        baseline = json.loads(baseline_path.read_text())
+    except (OSError, ValueError):
+        baseline = {}
+    out = []
+    for ref, sha in sorted(_read_mirror_refs(state_dir / "git" / "mirror.git", ws.branch).items()):
+        if baseline.get(ref) == sha:
+            continue  # the agent never pushed to it
+        if not _ok(runner, "merge-base", "--is-ancestor", sha, ref, cwd=Path(ws.repo)):
+            out.append(ref.removeprefix("refs/heads/"))
+    return out

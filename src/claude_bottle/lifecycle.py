@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from claude_bottle import identity
+from claude_bottle import gitwork, identity
 from claude_bottle.backends import registry
 from claude_bottle.backends.base import (
     ActiveBottle,
@@ -227,7 +227,12 @@ def down(slug: str, *, settings: Settings, runner: Runner) -> DownResult:
     report = CleanupReport.merge(reports)
     preserved = state.path.is_dir() and state.preserved
     removed = False
-    if state.path.is_dir() and not preserved and not report.failed:
+    # The agent's pushed work lives only in the state dir's git mirror until `fetch` (issue 5).
+    unfetched = gitwork.unfetched_branches(runner=runner, state_dir=state.path) if state.path.is_dir() else []
+    if unfetched:
+        warnings += (f"kept {state.path}: {', '.join(unfetched)} not fetched yet; run `claude-bottle fetch "
+                     f"{slug}`, then `claude-bottle cleanup` removes it",)
+    if state.path.is_dir() and not preserved and not unfetched and not report.failed:
         shutil.rmtree(state.path)
         removed = True
     return DownResult(slug, report, state_removed=removed, preserved=preserved, warnings=warnings)

@@ -86,6 +86,24 @@ def test_agent_pushes_its_branch_and_it_comes_home(env: Env, bottle: tuple[str, 
     assert hooks_and_config(repo) == before
 
 
+def test_fetch_after_down_while_the_state_dir_is_kept(env: Env, images: None, tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "project")
+    slug = json.loads(env.cli("up", "--detach", "--yes", "--json", cwd=repo).stdout)["slug"]
+    try:
+        out = agent_sh(
+            env, slug, f"echo w > w.txt && git add w.txt && git {' '.join(ID)} commit -qm w && git push -q"
+        )
+        assert out.returncode == 0, out.stdout + out.stderr
+    finally:
+        down = env.cli("down", slug, "--yes", check=False)
+    assert down.returncode == 0 and f"claude/{slug} not fetched yet" in down.stderr, down.stderr
+    assert labelled(f"dev.claude-bottle.slug={slug}") == []
+    env.cli("fetch", slug, cwd=repo)
+    assert git("show", f"claude/{slug}:w.txt", cwd=repo) == "w\n"
+    env.cli("down", slug, "--yes")  # everything fetched: now the state dir goes
+    assert not env.state_dir(slug).exists()
+
+
 def test_agent_attacks_on_the_gate_fail_with_the_rule(env: Env, bottle: tuple[str, Path]) -> None:
     slug, repo = bottle
     before = hooks_and_config(repo)

@@ -258,3 +258,15 @@ def test_policy_rules() -> None:
     assert _check(Update(a, b, BRANCH), baseline=base) == ["no-rewrite"]
     assert _check(Update(b, c, BRANCH), baseline=base, ancestors={(a, c)}) == []  # keeps the user's commit
     assert _check(Update(a, b, BRANCH), baseline=base, ancestors={(a, b)}) == []
+
+
+def test_unfetched_branches_until_fetch(tmp_path: Path, repo: Path) -> None:
+    state = tmp_path / "s"
+    ws = gitwork.prepare_workspace(runner=RUNNER, spec=spec(repo, state), state_dir=state)
+    assert ws is not None
+    assert gitwork.unfetched_branches(runner=RUNNER, state_dir=state) == []  # nothing pushed yet
+    mirror = Path(ws.mirror)
+    git(f"--git-dir={mirror}", "update-ref", BRANCH, mirror_commit(mirror, ws.base, "w\n"))
+    assert gitwork.unfetched_branches(runner=RUNNER, state_dir=state) == [f"claude/{SLUG}"]
+    gitwork.fetch_home(runner=RUNNER, state_dir=state)
+    assert gitwork.unfetched_branches(runner=RUNNER, state_dir=state) == []
