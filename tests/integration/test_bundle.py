@@ -305,6 +305,14 @@ def test_dns_refuses_everything_else_and_logs_it(bottle, name):
     assert (line["source"], line["verdict"], line["rule"]) == ("dns", "deny", "dns")
 
 
+def test_http2_is_judged_like_http1(bottle):
+    rc, out, err = bottle.curl("--http2", "-v", "https://upstream.test/")
+    assert (rc, out) == (0, "upstream says hello\n"), err
+    assert "ALPN: server accepted h2" in err or "ALPN, server accepted to use h2" in err
+    rc, out, _ = bottle.curl("--http2", "-H", "Host: denied.test", "https://upstream.test/")
+    assert "rule: host-mismatch" in out and "upstream says hello" not in out
+
+
 def test_bundle_stops_when_a_daemon_dies(bottle):
     """Last on purpose: kills the proxy; the init must take the whole bundle down (exit 1)."""
     docker("exec", bottle.bundle, "python3", "-c",
