@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 from pathlib import Path
 
 import pytest
@@ -37,6 +38,19 @@ def _ours(slug: str) -> list[str]:
         res = RUNNER.run(Command((*argv, "--filter", flt, "--format", fmt)))
         out += res.stdout.split()
     return out
+
+
+def _connects(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def _host_ipv4s() -> list[str]:
+    out = RUNNER.run(Command(("ip", "-4", "-o", "addr", "show"))).stdout
+    return [line.split()[3].split("/")[0] for line in out.splitlines() if len(line.split()) > 3]
 
 
 @pytest.fixture
@@ -90,6 +104,13 @@ def test_launch_arguments_and_bundle_topology(backend: SmolmachinesBackend, fake
         bindings = info["HostConfig"]["PortBindings"]
         published = {"HostIp": alloc["bundle_address"], "HostPort": str(alloc["ports"]["egress"])}
         assert bindings == {"3128/tcp": [published]}
+        # Attack from the host side: the proxy port answers on the bundle address and nowhere else.
+        port = int(alloc["ports"]["egress"])
+        assert _connects(alloc["bundle_address"], port)
+        others = {"127.0.0.1", *_host_ipv4s()} - {alloc["bundle_address"]}
+        assert len(others) >= 3  # loopback, eth0, docker0 at least
+        for other in sorted(others):
+            assert not _connects(other, port), f"bundle port {port} reachable on {other}"
         state.mark_live(services=("egress",))
         assert spec.slug in {a.slug for a in backend.enumerate_active()}
     finally:
@@ -116,5 +137,28 @@ def test_a_failed_step_undoes_everything(backend: SmolmachinesBackend, monkeypat
         assert _ours(spec.slug) == []
         assert not [m for m in backend.smolvm.ls() if spec.slug in str(m["name"])]
     finally:
+        backend.down(slug=spec.slug)
+        shutil.rmtree(spec.state_dir, ignore_errors=True)
+
+
+def test_subnet_taken_between_prepare_and_launch(backend: SmolmachinesBackend) -> None:
+    """Someone takes the bottle's bundle subnet after prepare: launch fails in one line and leaves
+    nothing of the bottle behind (the intruding network is not ours and stays)."""
+    spec = builtin_spec(settings=backend.settings)
+    StateDir(spec.state_dir).create(agent=spec.agent.name, bottle=spec.bottle.name, backend="smolmachines",
+                                    cwd=spec.cwd)
+    plan = backend.prepare(spec=spec, stage_dir=spec.state_dir / "stage")
+    subnet = str(dict(plan.data["allocation"])["bundle_subnet"])  # type: ignore[call-overload]
+    intruder = f"cb-smol-intruder-{spec.slug}"
+    RUNNER.run(Command(("docker", "network", "create", "--label", f"dev.claude-bottle.test={spec.slug}",
+                        "--subnet", subnet, intruder)))
+    try:
+        with pytest.raises(BottleError) as err:
+            backend.launch(plan=plan, secrets=SecretValues(), progress=NullProgress())
+        assert "\n" not in str(err.value) and "network create" in str(err.value)
+        assert _ours(spec.slug) == []
+        assert not [m for m in backend.smolvm.ls() if spec.slug in str(m["name"])]
+    finally:
+        RUNNER.run(Command(("docker", "network", "rm", intruder), check=False))
         backend.down(slug=spec.slug)
         shutil.rmtree(spec.state_dir, ignore_errors=True)
