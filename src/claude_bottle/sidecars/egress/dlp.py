@@ -6,6 +6,8 @@ intercepted request. Two kinds of finding:
 * **well-known token formats** (:data:`PATTERNS`): AWS, GitHub, GitLab, Slack, Stripe, Google,
   Anthropic, OpenAI, npm, PyPI, Hugging Face, JWTs and PEM private keys. Skipped for hosts with
   ``dlp_exempt``.
+* **unreadable bodies**: a Content-Encoding other than identity, and archives (by magic bytes) that
+  :mod:`.unpack` cannot open; the archives it can open are scanned inside. Never exempt.
 * **this bottle's own values** (:class:`Needle`): its real secrets and their placeholders, raw,
   base64 (std or urlsafe, any of the three byte alignments, padded or not, folded), base32, hex (any
   case), URL- or backslash-escaped, and split across fields (host labels included). Never exempt.
@@ -27,6 +29,8 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from urllib.parse import unquote_to_bytes
+
+from claude_bottle.sidecars.egress.unpack import MAX_UNPACKED, unpack
 
 __all__ = ["PATTERNS", "Finding", "Needle", "RequestParts", "Scanner"]
 
@@ -275,11 +279,19 @@ class Scanner:
             return
         yield from self._scan_field(req.body, "body", patterns=patterns, small=False)
         content_type = (req.header("content-type") or [""])[0]
-        for part_where, part in _multipart_parts(content_type, req.body):
+        budget = [MAX_UNPACKED]  # one budget for every archive in the request
+        for part_where, part, decoded in [("body", req.body, False),
+                                          *_multipart_parts(content_type, req.body)]:
             if isinstance(part, str):  # a part in an encoding we cannot read
                 yield Finding("unreadable-body", part_where, encoding=part)
-            else:
+                continue
+            if decoded:
                 yield from self._scan_field(part, part_where, patterns=patterns, small=False)
+            for inner_where, inner in unpack(part, part_where, budget=budget):
+                if isinstance(inner, str):
+                    yield Finding("unreadable-body", inner_where, encoding=inner)
+                else:
+                    yield from self._scan_field(inner, inner_where, patterns=patterns, small=False)
 
 
 def _codings(values: list[str], also_ok: tuple[str, ...] = ()) -> Iterator[str]:
@@ -300,9 +312,9 @@ def _query_values(query: str) -> Iterator[tuple[str, bytes]]:
 _BOUNDARY = re.compile(r'boundary="?([^";,]+)"?', re.I)
 
 
-def _multipart_parts(content_type: str, body: bytes) -> Iterator[tuple[str, bytes | str]]:
-    """Parts whose transfer encoding hides text from a plain scan: decoded base64/quoted-printable
-    parts, or the name of an encoding we cannot read. Plain parts were already read with the body."""
+def _multipart_parts(content_type: str, body: bytes) -> Iterator[tuple[str, bytes | str, bool]]:
+    """Each part's content, with ``True`` when it was decoded (base64, quoted-printable) and so needs
+    its own scan (plain parts were read with the body), or the name of an encoding we cannot read."""
     match = _BOUNDARY.search(content_type) if content_type.lower().startswith("multipart/") else None
     if not match:
         return
@@ -317,13 +329,18 @@ def _multipart_parts(content_type: str, body: bytes) -> Iterator[tuple[str, byte
         where = f"body part {n}"
         coding = headers.get("content-encoding", "")
         if coding not in _IDENTITY:
-            yield where, coding
+            yield where, coding, False
             continue
         cte = headers.get("content-transfer-encoding", "")
         if cte == "base64":
             try:
-                yield where, base64.b64decode(re.sub(rb"\s+", b"", content.strip(b"-\r\n")), validate=False)
+                decoded = base64.b64decode(re.sub(rb"\s+", b"", content.strip(b"-\r\n")), validate=False)
             except (binascii.Error, ValueError):
-                yield where, "invalid base64"
+                yield where, "invalid base64", False
+            else:
+                yield where, decoded, True
         elif cte == "quoted-printable":
-            yield where, quopri.decodestring(content)
+            yield where, quopri.decodestring(content), True
+        else:
+            # The part without the CRLF that belongs to the boundary, so archives are recognised.
+            yield where, content[:-2] if content.endswith(b"\r\n") else content, False

@@ -1,0 +1,98 @@
+"""Compressed payloads sent *without* a Content-Encoding (a gzip file, a zip upload): unpack them so the
+scanner reads what is inside, or name why it cannot. Pure standard library.
+
+Recognised by their magic bytes. gzip, bzip2, xz and zip are unpacked (zip member by member, nested
+archives up to :data:`MAX_DEPTH` deep) within one budget of :data:`MAX_UNPACKED` bytes for the whole
+request, so a decompression bomb costs at most that much memory. Formats the standard library cannot
+read (zstd, 7z, rar, lz4), corrupt or encrypted archives, and archives over the budget are reported as
+unreadable, and the scanner refuses them: what it cannot read does not leave.
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import io
+import lzma
+import zipfile
+import zlib
+from collections.abc import Iterator
+from typing import IO
+
+__all__ = ["MAX_DEPTH", "MAX_UNPACKED", "unpack"]
+
+MAX_UNPACKED = 64 * 1024 * 1024
+MAX_DEPTH = 3
+_CHUNK = 1024 * 1024
+
+_MAGIC = (
+    (b"\x1f\x8b", "gzip"),
+    (b"BZh", "bzip2"),
+    (b"\xfd7zXZ\x00", "xz"),
+    (b"PK\x03\x04", "zip"),
+    (b"\x28\xb5\x2f\xfd", "zstd"),
+    (b"7z\xbc\xaf\x27\x1c", "7z"),
+    (b"Rar!\x1a\x07", "rar"),
+    (b"\x04\x22\x4d\x18", "lz4"),
+)
+_OPENERS = {
+    "gzip": lambda data: gzip.GzipFile(fileobj=io.BytesIO(data)),
+    "bzip2": lambda data: bz2.BZ2File(io.BytesIO(data)),
+    "xz": lambda data: lzma.LZMAFile(io.BytesIO(data)),  # noqa: SIM115 - opened in ``with`` by the caller
+}
+_ERRORS = (OSError, EOFError, ValueError, RuntimeError, NotImplementedError, lzma.LZMAError, zlib.error,
+           zipfile.BadZipFile)
+
+
+class _OverBudget(Exception):
+    pass
+
+
+def _kind(data: bytes) -> str | None:
+    return next((kind for magic, kind in _MAGIC if data.startswith(magic)), None)
+
+
+def _read(stream: IO[bytes], budget: list[int]) -> bytes:
+    out = []
+    while chunk := stream.read(min(_CHUNK, budget[0] + 1)):
+        budget[0] -= len(chunk)
+        if budget[0] < 0:
+            raise _OverBudget
+        out.append(chunk)
+    return b"".join(out)
+
+
+def unpack(data: bytes, where: str, *, budget: list[int] | None = None,
+           depth: int = 0) -> Iterator[tuple[str, bytes | str]]:
+    """``(where, content)`` for each unpacked payload inside ``data``, or ``(where, reason)`` when it
+    cannot be read. Nothing at all for data that is not a recognised archive."""
+    kind = _kind(data)
+    if kind is None:
+        return
+    if budget is None:
+        budget = [MAX_UNPACKED]
+    if depth >= MAX_DEPTH:
+        yield where, f"{kind} nested more than {MAX_DEPTH} deep"
+        return
+    try:
+        if kind in _OPENERS:
+            with _OPENERS[kind](data) as stream:
+                members = [(f"{where} ({kind})", _read(stream, budget))]
+        elif kind == "zip":
+            with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                members = []
+                for info in archive.infolist():
+                    with archive.open(info) as stream:
+                        members.append((f"{where} (zip: {info.filename[:80]})", _read(stream, budget)))
+        else:
+            yield where, kind
+            return
+    except _OverBudget:
+        yield where, f"{kind} larger than {MAX_UNPACKED // (1024 * 1024)} MiB unpacked"
+        return
+    except _ERRORS:
+        yield where, f"unreadable {kind}"
+        return
+    for member_where, content in members:
+        yield member_where, content
+        yield from unpack(content, member_where, budget=budget, depth=depth + 1)
