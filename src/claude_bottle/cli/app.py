@@ -79,17 +79,19 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-app.command("up")(up.up)
-app.command("down")(down.down)
-app.command("list")(list_.list_bottles)
+app.command("up", short_help="Start a bottle and open Claude Code in it.")(up.up)
+app.command("down", short_help="Remove a bottle, or every live one.")(down.down)
+app.command("list", short_help="Live bottles on every backend.")(list_.list_bottles)
 app.command(
-    "exec", context_settings={"allow_interspersed_args": False, "ignore_unknown_options": True}
+    "exec",
+    short_help="Run a command in a bottle's agent.",
+    context_settings={"allow_interspersed_args": False, "ignore_unknown_options": True},
 )(exec_.exec_command)
-app.command("logs")(logs.logs)
-app.command("cleanup")(cleanup.cleanup)
-app.command("backends")(backends.backends)
-app.command("info")(info.info)
-app.command("build")(build.build)
+app.command("logs", short_help="Service logs, or the egress decisions.")(logs.logs)
+app.command("cleanup", short_help="Remove what crashed bottles left behind.")(cleanup.cleanup)
+app.command("backends", short_help="Installed backends and what they need.")(backends.backends)
+app.command("info", short_help="An agent's resolved definition.")(info.info)
+app.command("build", short_help="Build a backend's images now.")(build.build)
 app.command("fetch")(fetch.fetch)
 app.command("cp")(cp.cp)
 

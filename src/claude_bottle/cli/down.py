@@ -30,7 +30,9 @@ def _report(result: DownResult) -> bool:
 
 
 def down(
-    slug: Annotated[str | None, typer.Argument(help="The bottle to remove (see claude-bottle list).")] = None,
+    slug: Annotated[
+        str | None, typer.Argument(metavar="SLUG", help="The bottle to remove (see claude-bottle list).")
+    ] = None,
     all_: Annotated[bool, typer.Option("--all", help="Remove every live bottle.")] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:

@@ -10,7 +10,7 @@ __all__ = ["exec_command"]
 
 
 def exec_command(
-    slug: Annotated[str, typer.Argument(help="The bottle (see claude-bottle list).")],
+    slug: Annotated[str, typer.Argument(metavar="SLUG", help="The bottle (see claude-bottle list).")],
     argv: Annotated[list[str], typer.Argument(metavar="-- CMD...", help="The command to run.")],
 ) -> None:
     """Run CMD in the bottle's agent as the agent user and exit with its status."""

@@ -10,7 +10,9 @@ __all__ = ["info"]
 
 
 def info(
-    agent: Annotated[str | None, typer.Argument(help="Agent name (default: claude).")] = None,
+    agent: Annotated[
+        str | None, typer.Argument(metavar="AGENT", help="Agent name (default: claude).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Show where AGENT and its bottle come from and what they allow. Secret values are never shown."""

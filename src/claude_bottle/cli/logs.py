@@ -36,7 +36,7 @@ def _egress(slug: str, *, follow: bool, as_json: bool) -> None:
 
 
 def logs(
-    slug: Annotated[str, typer.Argument(help="The bottle (see claude-bottle list).")],
+    slug: Annotated[str, typer.Argument(metavar="SLUG", help="The bottle (see claude-bottle list).")],
     egress: Annotated[bool, typer.Option("--egress", help="The egress proxy's decisions instead.")] = False,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new lines.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="--egress: one JSON object per line.")] = False,

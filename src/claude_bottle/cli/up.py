@@ -53,7 +53,9 @@ def _finish(result: UpResult, hooks: _Hooks) -> int:
 
 def up(  # keyword-only: Typer passes every parameter by name
     *,
-    agent: Annotated[str | None, typer.Argument(help="Agent to run (default: claude).")] = None,
+    agent: Annotated[
+        str | None, typer.Argument(metavar="AGENT", help="Agent to run (default: claude).")
+    ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan; create nothing.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the plan / bottle as JSON.")] = False,
     backend: Annotated[str | None, typer.Option("--backend", help="Backend (default: docker).")] = None,
