@@ -3,6 +3,7 @@ plugins kept visible, duplicate names refused, ``CLAUDE_BOTTLE_BACKENDS`` limits
 
 from __future__ import annotations
 
+import ast
 import importlib
 import uuid
 from importlib import metadata
@@ -201,3 +202,21 @@ def test_statuses_show_problems_and_broken_plugins(monkeypatch, cb_settings):
     assert statuses["needy"].state == "problems" and statuses["needy"].problems == (problem,)
     assert statuses["notabackend"].state == "broken" and "TypeError" in statuses["notabackend"].error
     assert ("root", str(cb_settings.home / "fake-backends" / "needy")) in statuses["needy"].facts
+
+
+def test_the_core_never_imports_a_plugin_or_subprocess_by_name():
+    """Backends arrive only through entry points, and processes only through the runner."""
+    src = Path(registry.__file__).resolve().parents[1]
+    offenders = []
+    for path in src.rglob("*.py"):
+        if "sidecars" in path.parts or path.name == "runner.py":
+            continue  # the bundle's own programs, and the one place processes start
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            offenders += [f"{path.name}: {n}" for n in names
+                          if n.startswith(("claude_bottle_", "subprocess"))]
+    assert offenders == []
