@@ -324,3 +324,123 @@ def test_without_git_the_workspace_is_a_copy_and_cp_brings_files_out(
     finally:
         env.cli("down", slug, "--yes", check=False)
     assert labelled(f"dev.claude-bottle.slug={slug}") == []
+
+
+# -- an SSH forge: the gate holds the key and pins the host key; a wrong pin refuses (fail closed) ------
+
+SSHD_IMAGE = "claude-bottle-test-sshd:1"
+SSHD_DOCKERFILE = """FROM debian:bookworm-slim
+RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \\
+        openssh-server git && rm -rf /var/lib/apt/lists/* && mkdir -p /run/sshd \\
+ && useradd --create-home --shell /usr/bin/git-shell git
+"""
+
+
+class SshForge(Forge):
+    host = "ssh-forge.test"
+
+    def keygen(self, name: str) -> Path:
+        path = self.dir / name
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True)
+        return path
+
+    def _start(self) -> None:
+        if not docker("images", "-q", SSHD_IMAGE).strip():
+            docker("build", "-t", SSHD_IMAGE, "-", input=SSHD_DOCKERFILE.encode(), timeout=600)
+        self.host_key, self.client_key, self.other_key = (self.keygen(n) for n in ("host", "client", "other"))
+        (self.dir / "authorized_keys").write_text(Path(f"{self.client_key}.pub").read_text())
+        git("init", "-q", "--bare", "-b", "main", str(self.repo))
+        for path in self.dir.iterdir():
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        docker("network", "create", *self.labels, self.network)
+        sshd = (
+            "chown -R git /srv/repo.git && exec /usr/sbin/sshd -D -e -h /keys/host "
+            "-o AuthorizedKeysFile=/keys/authorized_keys -o StrictModes=no -o PasswordAuthentication=no"
+        )
+        docker(
+            "run",
+            "-d",
+            "--name",
+            self.name,
+            *self.labels,
+            "--network",
+            self.network,
+            "--network-alias",
+            self.host,
+            "--mount",
+            f"type=bind,source={self.dir},target=/keys,readonly",
+            "--mount",
+            f"type=bind,source={self.repo},target=/srv/repo.git",
+            SSHD_IMAGE,
+            "sh",
+            "-c",
+            sshd,
+        )
+        (self.dir / "host").chmod(0o600)  # sshd reads it as root; the mount keeps the mode
+
+    def pin(self, key: Path) -> str:
+        return " ".join(Path(f"{key}.pub").read_text().split()[:2])
+
+
+@pytest.fixture
+def ssh_forge(env: Env, images: None) -> Iterator[SshForge]:
+    with SshForge(home=str(env.home), label=TEST_LABEL) as up:
+        yield up
+
+
+def _ssh_bottle(env: Env, forge: SshForge, name: str, pin: str, repo: Path) -> str:
+    (env.home / "bottles").mkdir(exist_ok=True)
+    (env.home / "agents").mkdir(exist_ok=True)
+    (env.home / "bottles" / f"{name}.md").write_text(
+        f"---\ngit:\n  remotes:\n    - name: forge\n      url: ssh://git@{forge.host}/srv/repo.git\n"
+        f'      ssh_key: {forge.client_key}\n      host_key: "{pin}"\n---\n'
+    )
+    (env.home / "agents" / f"{name}.md").write_text(f"---\nbottle: {name}\n---\n")
+    slug = json.loads(env.cli("up", name, "--detach", "--yes", "--json", cwd=repo).stdout)["slug"]
+    forge.attach(f"claude-bottle-sidecars-{slug}")
+    return slug
+
+
+def test_ssh_remote_with_pinned_key_forwards_and_a_wrong_pin_refuses(
+    env: Env, ssh_forge: SshForge, tmp_path: Path
+) -> None:
+    private = ssh_forge.client_key.read_text().strip().splitlines()[1]  # a line of the private key
+    for name, pin, works in (
+        ("sshok", ssh_forge.pin(ssh_forge.host_key), True),
+        ("sshmitm", ssh_forge.pin(ssh_forge.other_key), False),
+    ):
+        repo = make_repo(tmp_path / name)
+        slug = _ssh_bottle(env, ssh_forge, name, pin, repo)
+        try:
+            out = agent_sh(
+                env,
+                slug,
+                "\n".join(
+                    [
+                        "exec 2>&1",
+                        f"echo s > s.txt && git add s.txt && git {' '.join(ID)} commit -qm s",
+                        f"git push forge claude/{slug}; echo rc=$?",
+                        f"printf '%s' '{private[:20]}' > /tmp/.pat; "
+                        "grep -rIl -F -f /tmp/.pat --exclude-dir=proc --exclude-dir=sys --exclude-dir=dev / "
+                        "2>/dev/null "
+                        "| grep -v '^/tmp/.pat$' | head; echo searched",
+                    ]
+                ),
+            )
+            text = out.stdout
+            if works:
+                assert f"forwarded refs/heads/claude/{slug} to forge" in text and "rc=0" in text, text
+                assert (
+                    git("--git-dir", str(ssh_forge.repo), "rev-parse", f"claude/{slug}").strip()
+                    == agent_sh(env, slug, "git rev-parse HEAD").stdout.strip()
+                )
+            else:
+                assert "rule forward" in text and "Host key verification failed" in text, text
+                assert "rc=1" in text
+            assert (
+                text.rstrip().endswith("searched")
+                and text.split("rc=")[1].split("\n", 1)[1].strip() == "searched"
+            ), text
+        finally:
+            env.cli("down", slug, "--yes", check=False)
+        assert labelled(f"dev.claude-bottle.slug={slug}") == []

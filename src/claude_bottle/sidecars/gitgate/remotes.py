@@ -26,6 +26,10 @@ _HELPER = (
 )
 
 
+_CAUSES = ("Host key verification failed", "Permission denied", "Authentication failed", "rejected",
+           "Could not resolve", "Connection refused", "timed out")
+
+
 class RemoteError(Exception):
     """A remote could not be reached or refused; ``str()`` is one line for the agent."""
 
@@ -80,8 +84,11 @@ def _run(argv: list[str], env: Mapping[str, str], what: str, timeout: float = 30
     except subprocess.TimeoutExpired as exc:
         raise RemoteError(f"{what}: timed out after {timeout:.0f}s") from exc
     if proc.returncode != 0:
-        lines = [ln for ln in proc.stderr.decode(errors="replace").splitlines() if ln.strip()]
-        raise RemoteError(f"{what}: {lines[-1].strip() if lines else f'exit status {proc.returncode}'}")
+        lines = [ln.strip() for ln in proc.stderr.decode(errors="replace").splitlines() if ln.strip()]
+        # git ends with generic advice ("...and the repository exists."); the cause comes first
+        telling = [ln for cause in _CAUSES for ln in lines if cause in ln] or \
+            [ln for ln in lines if ln.startswith(("fatal:", "error:", "!"))] or lines
+        raise RemoteError(f"{what}: {telling[0] if telling else f'exit status {proc.returncode}'}")
     return proc.stdout.decode(errors="replace")
 
 
