@@ -14,8 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from claude_bottle import identity
+from claude_bottle import gitwork, identity
 from claude_bottle.backends import registry
+from claude_bottle.errors import BottleError
 from claude_bottle.plan import CleanupItem, CleanupOutcome, CleanupPlan, CleanupReport
 from claude_bottle.state import Metadata, StateDir, list_state_dirs
 
@@ -68,8 +69,19 @@ def _protected(
     return protected, failed
 
 
+def _unfetched(runner: Runner, state: StateDir) -> str:
+    """The agent's pushed work lives only in the state dir's git mirror until ``fetch``: say so in
+    the plan, so nobody removes it unawares."""
+    try:
+        branches = gitwork.unfetched_branches(runner=runner, state_dir=state.path)
+    except BottleError:
+        return ""
+    return f"; unfetched {', '.join(branches)} (claude-bottle fetch {state.slug})" if branches else ""
+
+
 def _state_dir_items(
-    settings: Settings, metas: Mapping[str, Metadata | None], protected: set[str], failed: set[str]
+    settings: Settings, runner: Runner, metas: Mapping[str, Metadata | None], protected: set[str],
+    failed: set[str],
 ) -> list[CleanupItem]:
     items = []
     now = time.time()
@@ -90,7 +102,8 @@ def _state_dir_items(
             continue  # its backend could not tell us what belongs to it: keep its records
         else:
             why = "bottle no longer running" if meta.live else "up did not finish"
-        items.append(CleanupItem(CORE, STATE_DIR, str(state.path), f"{state.slug}: {why}", slug=state.slug))
+        detail = f"{state.slug}: {why}{_unfetched(runner, state)}"
+        items.append(CleanupItem(CORE, STATE_DIR, str(state.path), detail, slug=state.slug))
     return items
 
 
@@ -109,7 +122,7 @@ def survey(*, settings: Settings, runner: Runner) -> CleanupSurvey:
         except Exception as exc:
             failed.add(name)
             warnings.append(f"backend {name} could not plan its cleanup ({exc}); nothing of it is removed")
-    plans.append(CleanupPlan(tuple(_state_dir_items(settings, metas, protected, failed))))
+    plans.append(CleanupPlan(tuple(_state_dir_items(settings, runner, metas, protected, failed))))
     return CleanupSurvey(CleanupPlan.merge(plans), frozen, tuple(warnings), settings, backends)
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from claude_bottle import cleanup
+from claude_bottle import cleanup, gitwork
 from claude_bottle.backends import registry
 from claude_bottle.backends.base import NullProgress, SecretValues
 from claude_bottle.config import load_settings
@@ -241,3 +241,11 @@ def test_broken_backend_does_not_break_cleanup(cli, monkeypatch, flag):
     result = cli("cleanup", flag)
     assert result.exit_code == 0
     assert "warning: backend broken (?) is broken and was skipped: ModuleNotFoundError" in result.stderr
+
+
+def test_unfetched_work_is_named_in_the_plan(cli, fake, cb_home, monkeypatch):
+    """The git side (what counts as unfetched) is tested in test_gitwork; here: that cleanup says so."""
+    slug = orphan(cli)
+    monkeypatch.setattr(gitwork, "unfetched_branches", lambda *, runner, state_dir: [f"claude/{slug}"])
+    (item,) = survey().plan.for_backend("core").items
+    assert item.detail == f"{slug}: up did not finish; unfetched claude/{slug} (claude-bottle fetch {slug})"

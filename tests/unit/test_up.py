@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from claude_bottle import lifecycle
+from claude_bottle import gitwork, lifecycle
 from claude_bottle.backends import registry
 from claude_bottle.backends.base import NullProgress, Problem
 from claude_bottle.config import load_settings
@@ -215,6 +215,16 @@ def test_session_runs_claude_then_downs(cli, cb_home):
     assert record["argv"] == ["claude"] and record["interactive"] is True
     assert fake_records(cb_home) == [] and everything(cb_home / "state") == []
     assert "timings" in result.stdout and "down" in result.stdout
+    assert "removed" in result.stderr
+
+
+def test_session_end_keeps_the_state_dir_of_unfetched_work(cli, fake, cb_home, monkeypatch):
+    """What counts as unfetched is gitwork's (tested there); here: up's down keeps it and says so."""
+    monkeypatch.setattr(gitwork, "unfetched_branches", lambda *, runner, state_dir: ["claude/x"])
+    result = cli("up", "--backend", "fake", "--yes")
+    assert result.exit_code == 0
+    assert "claude/x not fetched yet" in result.stderr and "its state dir is kept" in result.stderr
+    assert fake_records(cb_home) == [] and len(everything(cb_home / "state")) > 0
 
 
 def test_keep_keeps_the_bottle(cli, fake, cb_home):

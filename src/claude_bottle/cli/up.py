@@ -41,7 +41,11 @@ class _Hooks:
 def _finish(result: UpResult, hooks: _Hooks) -> int:
     ui, slug = hooks.ui, result.plan.slug
     code = result.exit_code
-    if result.down is not None and not result.down.ok:
+    for warning in result.down.warnings if result.down is not None else ():
+        ui.warn(warning)
+    if result.down is not None and result.down.ok:
+        ui.note(f"bottle {slug} removed" + ("" if result.down.state_removed else "; its state dir is kept"))
+    elif result.down is not None:
         ui.out().print(ui.report_table(result.down.report))
         ui.error(f"bottle {slug} was not fully removed; retry with: claude-bottle down {slug}")
         code = code or 1
