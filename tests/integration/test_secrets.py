@@ -97,6 +97,10 @@ class H(http.server.BaseHTTPRequestHandler):
             else:
                 msg.update(content=[{"type": "text", "text": text}], stop_reason="end_turn")
                 out, ctype = json.dumps(msg).encode(), "application/json"
+        elif self.path.startswith("/echo"):  # reflects what it got (hex too, with /echo-hex)
+            out, ctype = json.dumps(dict(self.headers.items())).encode(), "application/json"
+            if self.path.startswith("/echo-hex"):
+                out = out.hex().encode()
         else:
             out, ctype = b'{"ok": true}', "application/json"
         self.send_response(200); self.send_header("Content-Type", ctype)
@@ -361,6 +365,16 @@ def test_real_key_arrives_only_in_its_header(bottle: Bottle, recorder: Recorder)
                     and r.get("secret") == "CLAUDE_CODE_OAUTH_TOKEN",
                     "an injection")
     assert rec["host"] == "fake-anthropic.test" and rec["method"] == "POST" and rec["path"] == "/v1/messages"
+
+
+def test_a_host_reflecting_the_key_shows_the_agent_only_its_placeholder(bottle: Bottle) -> None:
+    ph = _placeholders(bottle)["ANTHROPIC_API_KEY"]
+    status, body = bottle.curl("https://fake-anthropic.test/echo", "-H", f"x-api-key: {ph}")
+    assert status == 200 and json.loads(body)["x-api-key"] == ph
+    status, body = bottle.curl("https://fake-anthropic.test/echo-hex", "-H", f"x-api-key: {ph}")
+    assert status == 502 and REAL_KEY.encode().hex() not in body and "withheld" in body
+    _wait_for(bottle, lambda r: r.get("kind") == "redact" and r.get("secret") == "ANTHROPIC_API_KEY",
+              "a swapped-back reflection")
 
 
 def test_placeholder_to_another_allowed_host_is_refused(bottle: Bottle, recorder: Recorder) -> None:

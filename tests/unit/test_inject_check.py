@@ -35,9 +35,32 @@ class Request:
 
 
 @dataclass
+class Response:
+    status_code: int
+    headers: Headers
+    body: bytes | None = b""  # None: a Content-Encoding that cannot be decoded
+
+    @property
+    def content(self) -> bytes:
+        if self.body is None:
+            raise ValueError("unknown encoding")
+        return self.body
+
+    @content.setter
+    def content(self, value: bytes) -> None:
+        self.body = value
+
+    @classmethod
+    def make(cls, status: int, text: str, headers: dict[str, str]) -> Response:
+        fields = tuple((k.encode(), v.encode()) for k, v in headers.items())
+        return cls(status, Headers(fields), text.encode())
+
+
+@dataclass
 class Flow:
     request: Request
-    response: object = field(default=None)
+    response: Response | None = None
+    metadata: dict[str, object] = field(default_factory=dict)
 
 
 Setup = tuple[CredentialCheck, str, Path]
@@ -140,3 +163,37 @@ def test_websocket_messages_and_trailers_are_judged(setup: Setup) -> None:
     flow.request.trailers = Headers(((b"x-t", b"1"),))  # type: ignore[attr-defined]
     refusal = check(flow, verdict("api.anthropic.com"))
     assert refusal is not None and "trailers" in refusal.reason
+
+
+def _injected_flow(check: CredentialCheck, placeholder: str) -> Flow:
+    flow = Flow(Request("GET", "/echo", Headers(((b"x-api-key", placeholder.encode()),))))
+    assert check(flow, verdict("api.anthropic.com")) is None
+    return flow
+
+
+def test_a_reflected_value_is_swapped_back_for_the_placeholder(setup: Setup) -> None:
+    check, placeholder, log = setup
+    flow = _injected_flow(check, placeholder)
+    flow.response = Response(200, Headers(((b"x-echo", API_KEY.encode()),)), f"you sent {API_KEY}".encode())
+    check.response(flow)
+    assert flow.response.status_code == 200
+    assert flow.response.body == f"you sent {placeholder}".encode()
+    assert flow.response.headers.fields == ((b"x-echo", placeholder.encode()),)
+    assert any(json.loads(x)["kind"] == "redact" for x in log.read_text().splitlines())
+    assert API_KEY not in log.read_text()
+
+
+@pytest.mark.parametrize("body", [None, API_KEY.encode().hex().encode()])
+def test_an_encoded_or_unreadable_reflection_is_withheld(setup: Setup, body: bytes | None) -> None:
+    check, placeholder, _ = setup
+    flow = _injected_flow(check, placeholder)
+    flow.response = Response(200, Headers(()), body)
+    check.response(flow)
+    assert flow.response.status_code == 502 and API_KEY.encode().hex().encode() not in flow.response.content
+
+
+def test_responses_of_flows_without_injection_are_untouched(setup: Setup) -> None:
+    check, _, _ = setup
+    flow = Flow(Request("GET", "/", Headers(())), Response(200, Headers(()), API_KEY.encode()))
+    check.response(flow)
+    assert flow.response is not None and flow.response.body == API_KEY.encode()

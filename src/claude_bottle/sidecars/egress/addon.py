@@ -261,6 +261,13 @@ class EgressAddon:
         server.address = (verdict.address, port)
         state.dialled[(verdict.address, port)] = verdict
 
+    def response(self, flow: http.HTTPFlow) -> None:
+        """Checks that look at what comes back (a host reflecting the credential the proxy put in)."""
+        for check in self.checks:
+            hook = getattr(check, "response", None)
+            if hook is not None:
+                hook(flow)
+
     def websocket_message(self, flow: http.HTTPFlow) -> None:
         """What the agent sends on an upgraded (WebSocket) connection never passes ``request``: the
         checks that read messages (request scanning) judge each one. After a refusal nothing more

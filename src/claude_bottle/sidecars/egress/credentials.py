@@ -12,13 +12,12 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from claude_bottle.sidecars.audit import AuditLog, audit_record
-from claude_bottle.sidecars.egress.dlp import RequestParts
+from claude_bottle.sidecars.egress.dlp import Needle, RequestParts, Scanner
 from claude_bottle.sidecars.egress.inject import Credential, CredentialStore, apply, decide
 from claude_bottle.sidecars.egress.policy import Refusal
 
 if TYPE_CHECKING:
     from claude_bottle.sidecars.config import BundleConfig
-    from claude_bottle.sidecars.egress.dlp import Scanner
     from claude_bottle.sidecars.egress.policy import Verdict
 
 __all__ = ["REDACTED_PATH", "WITHHELD_HOST", "CredentialCheck", "request_parts"]
@@ -27,6 +26,7 @@ log = logging.getLogger("claude_bottle.egress")
 
 REDACTED_PATH = "/[path withheld: it carried a finding]"
 WITHHELD_HOST = "[name withheld: it carried a finding]"
+INJECTED = "claude-bottle.injected"  # flow metadata: (host, secret names) the proxy put in the request
 
 
 def request_parts(request: Any, host: str) -> RequestParts | None:
@@ -110,5 +110,53 @@ class CredentialCheck:
         if decision.injections:
             req.headers.fields = tuple((k.encode("latin-1"), v.encode("latin-1"))
                                        for k, v in apply(parts.headers, decision))
+            flow.metadata[INJECTED] = (verdict.host, tuple(i.name for i in decision.injections))
         return None
+
+    def response(self, flow: Any) -> None:
+        """A host that got a real value may reflect it (an echo endpoint, an error quoting the header):
+        on those flows only, the value is swapped back for its placeholder before the agent sees the
+        response; one it cannot swap (encoded, unreadable body) replaces the response with a 502."""
+        injected = flow.metadata.get(INJECTED) if flow.response is not None else None
+        if not injected:
+            return
+        host, names = injected
+        loaded = self._load()
+        credentials = () if isinstance(loaded, Refusal) else tuple(c for c in loaded[0] if c.name in names)
+        resp = flow.response
+        try:
+            body = resp.content or b""
+        except ValueError:  # a Content-Encoding mitmproxy cannot decode
+            body = None
+        swapped = []
+        for c in credentials:
+            real, stand_in = c.value.encode(), c.placeholder.encode()
+            fields = resp.headers.fields
+            if body is not None and real in body:
+                body = body.replace(real, stand_in)
+                swapped.append(c.name)
+            if any(real in v for _, v in fields):
+                resp.headers.fields = tuple((k, v.replace(real, stand_in)) for k, v in fields)
+                swapped.append(c.name)
+        if swapped and body is not None:
+            resp.content = body
+        left = [] if body is None else [
+            f for f in Scanner(Needle("secret", c.name, c.value) for c in credentials).scan(RequestParts(
+                "RESPONSE", host, "", tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in
+                                           resp.headers.fields), body), patterns=False)]
+        for name in dict.fromkeys(swapped):
+            self.audit.write(audit_record(
+                source="egress", kind="redact", verdict="redact", rule=f"secret:{name}", host=host,
+                method=flow.request.method, port=flow.request.port, path=flow.request.path, secret=name,
+                reason=f"the response carried the value of {name}; the agent got its placeholder"))
+        if body is None or left:
+            why = "an unreadable body" if body is None else "; ".join(f.describe() for f in left)
+            self.audit.write(audit_record(
+                source="egress", kind="redact", verdict="deny", rule="dlp-response", host=host,
+                method=flow.request.method, port=flow.request.port, path=flow.request.path,
+                reason=f"response withheld from the agent: {why}"))
+            flow.response = type(resp).make(
+                502, f"claude-bottle: the response from {host} was withheld: it carried {why}, and the "
+                     "response to a request the proxy put a credential in may not show it to the agent\n",
+                {"Content-Type": "text/plain; charset=utf-8"})
 
