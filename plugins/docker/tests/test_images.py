@@ -159,6 +159,42 @@ def test_build_failure_is_one_line_with_step_and_log(settings):
     assert str(settings.home / "logs") in text
 
 
+NPM_FAILURE = """\
+Step 5/14 : COPY extra-ca.pem /tmp/extra-ca.pem
+ ---> e05bd9b8de17
+Step 6/14 : RUN NODE_EXTRA_CA_CERTS=/tmp/extra-ca.pem npm install -g --no-fund --no-audit x
+ ---> Running in e07dbdea0aa9
+\x1b[91mnpm\x1b[0m\x1b[91m ERR! code SELF_SIGNED_CERT_IN_CHAIN
+\x1b[0m\x1b[91mnpm\x1b[0m\x1b[91m ERR! request to https://registry.npmjs.org/x failed, reason: \
+self-signed certificate in certificate chain
+\x1b[0m\x1b[91mnpm\x1b[0m\x1b[91m ERR! A complete log of this run can be found in:
+npm ERR!     /root/.npm/_logs/2026-11-26T18_33_43_713Z-debug-0.log
+\x1b[0mDEPRECATED: The legacy builder is deprecated and will be removed in a future release.
+"""
+
+
+def test_failure_names_the_step_and_its_telling_line():
+    stderr = "The command '/bin/sh -c npm install' returned a non-zero code: 1\n"
+    text = images._failure(NPM_FAILURE, stderr)
+    assert text == ("at step 6/14 (RUN NODE_EXTRA_CA_CERTS=/tmp/extra-ca.pem npm install -g --no-fund ...): "
+                    "npm ERR! request to https://registry.npmjs.org/x failed, reason: "
+                    "self-signed certificate in certificate chain")
+    apt = "Step 2/3 : RUN apt-get install nodjs\nReading package lists...\n" \
+          "E: Unable to locate package nodjs\n"
+    assert images._failure(apt, "").endswith(": E: Unable to locate package nodjs")
+
+
+def test_certificate_failure_without_extra_ca_points_at_the_setting(settings):
+    class CertRunner(ScriptedRunner):
+        def run(self, cmd):
+            if cmd.argv[:2] == ("docker", "build"):
+                return Result(cmd.argv, 1, NPM_FAILURE, "")
+            return super().run(cmd)
+
+    with pytest.raises(BottleError, match="CLAUDE_BOTTLE_EXTRA_CA_CERTS"):
+        ensure_images(runner=CertRunner(BASE_IDS), settings=settings, progress=Notes())
+
+
 def test_missing_base_is_pulled_then_reported(settings):
     runner = ScriptedRunner({"debian:trixie-slim": "sha256:1"})
     pattern = r"base image debian:bookworm-slim .*docker pull debian:bookworm-slim"

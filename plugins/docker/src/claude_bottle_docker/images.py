@@ -238,12 +238,20 @@ def _build_one(
     log_path.write_text(result.stdout + result.stderr)
     if not result.ok:
         reason = _failure(result.stdout, result.stderr)
-        raise BottleError(f"building {tag} failed {reason}", hint=f"full log: {log_path}")
+        hint = f"full log: {log_path}"
+        if "certificate" in reason.lower() and settings.extra_ca_certs is None:
+            hint = ("behind a TLS-inspecting proxy? set CLAUDE_BOTTLE_EXTRA_CA_CERTS (or extra_ca_certs in "
+                    f"config.toml) to its CA bundle; {hint}")
+        raise BottleError(f"building {tag} failed {reason}", hint=hint)
     steps = summarise_steps(result.stdout)
     progress.note(f"built {tag} in {time.monotonic() - started:.0f}s ({steps} steps)")
 
 
 _STEP_RE = re.compile(r"^Step (\d+/\d+) : (.*)$", re.MULTILINE)
+_ANSI_RE = re.compile(r"\x1b\[[0-9;]*m")
+_NOISE = ("The command '", "DEPRECATED:", "Install the buildx", "https://docs.docker.com", " ---> ",
+          "Removing intermediate", "Sending build context", "A complete log of this run", "/root/.npm/_logs")
+_TELLING = re.compile(r"reason:|^E: |^ERROR:|^error:|ERR! code", re.IGNORECASE)
 
 
 def summarise_steps(output: str) -> int:
@@ -251,14 +259,20 @@ def summarise_steps(output: str) -> int:
 
 
 def _failure(stdout: str, stderr: str) -> str:
-    """``at step 7/12 (RUN npm install ...): <last error line>`` from the classic builder's output."""
-    steps = _STEP_RE.findall(stdout)
+    """``at step 7/12 (RUN npm install ...): <the step's most telling error line>`` from the classic
+    builder's output (npm's ``reason:``, apt's ``E:``, pip's ``ERROR:``; else its last line)."""
+    text = _ANSI_RE.sub("", stdout + "\n" + stderr)
+    steps = list(_STEP_RE.finditer(text))
     where = ""
     if steps:
-        number, instruction = steps[-1]
+        number, instruction = steps[-1].groups()
         short = instruction if len(instruction) <= 70 else instruction[:67] + "..."
         where = f"at step {number} ({short})"
-    lines = [ln.strip() for ln in (stderr.strip() or stdout.strip()).splitlines() if ln.strip()]
-    detail = lines[-1] if lines else "docker build failed"
+        text = text[steps[-1].end():]
+    lines = [ln.strip() for ln in text.splitlines()]
+    lines = [ln for ln in lines if ln and not ln.startswith(_NOISE)]
+    telling = [ln for ln in lines if _TELLING.search(ln)]
+    reasons = [ln for ln in telling if "reason:" in ln.lower()]
+    detail = (reasons or telling or lines or ["docker build failed"])[-1]
+    detail = detail if len(detail) <= 200 else detail[:197] + "..."
     return f"{where}: {detail}" if where else f": {detail}"
-
