@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
 from importlib import metadata
 from pathlib import Path
 
@@ -218,3 +219,16 @@ def test_info_unknown_agent_is_one_line(cli):
     result = cli("info", "nobody")
     assert result.exit_code == 1 and result.stderr.count("\n") == 1
     assert "unknown agent 'nobody'" in result.stderr
+
+
+def test_logs_egress_follow_stops_when_the_bottle_is_gone(cli, fake, cb_home):
+    slug = up(cli)
+    write_egress(cb_home, slug, DECISIONS)
+    timer = threading.Timer(0.2, shutil.rmtree, args=(cb_home / "state" / slug,))
+    timer.start()
+    try:
+        result = cli("logs", slug, "--egress", "--follow", "--json")
+    finally:
+        timer.join()
+    assert result.exit_code == 0
+    assert [json.loads(line)["verdict"] for line in result.stdout.splitlines()] == ["allow", "deny"]

@@ -162,3 +162,9 @@ def test_progress_records_nested_phases_and_failures():
     ]
     text = render(ui.timings_table(progress.timings))
     assert "  render" in text and "launch (failed)" in text and "total" in text and "4.50s" in text
+
+
+def test_secrets_are_never_asked_without_a_terminal(monkeypatch):
+    monkeypatch.setattr(ui, "is_interactive", lambda: False)
+    with pytest.raises(BottleError, match=r"cannot ask for 'API token' without a terminal"):
+        ui.ask_secret("API token")
