@@ -138,7 +138,10 @@ def confirm(question: str, *, yes: bool = False, context: RenderableType | None 
 def ask_secret(prompt: str) -> str:
     """Ask for a secret on the terminal without echoing it (never logged, never stored)."""
     if not is_interactive():
-        raise BottleError(f"cannot ask for {prompt!r} without a terminal", hint="run from a terminal")
+        raise BottleError(
+            f"cannot ask for {prompt!r} without a terminal",
+            hint="run up from a terminal, or make the value '${HOST_VAR}' in the definition",
+        )
     return getpass.getpass(f"{prompt}: ", stream=sys.stderr)
 
 
