@@ -104,6 +104,40 @@ def test_fetch_after_down_while_the_state_dir_is_kept(env: Env, images: None, tm
     assert not env.state_dir(slug).exists()
 
 
+def test_with_uncommitted_the_agent_starts_from_the_working_tree(
+    env: Env, images: None, tmp_path: Path
+) -> None:
+    repo = make_repo(tmp_path / "project")
+    (repo / "README.md").write_text("edited, not committed\n")
+    (repo / "new.txt").write_text("untracked\n")
+    (repo / ".gitignore").write_text("local.env\n")
+    (repo / "local.env").write_text("IGNORED=1\n")
+    index = (repo / ".git" / "index").read_bytes()
+    up = env.cli("up", "--detach", "--yes", "--json", "--with-uncommitted", cwd=repo)
+    slug = json.loads(up.stdout)["slug"]
+    try:
+        out = agent_sh(
+            env,
+            slug,
+            "cat README.md new.txt; test -e local.env && echo LEAKED; git status --porcelain; "
+            "git log --format=%s",
+        )
+        assert out.stdout.splitlines() == [
+            "edited, not committed",
+            "untracked",
+            f"Uncommitted changes carried into bottle {slug}",
+            "first",
+        ], out.stdout
+    finally:
+        env.cli("down", slug, "--yes", check=False)
+    assert (repo / ".git" / "index").read_bytes() == index
+    assert git("status", "--porcelain", cwd=repo).split("\n")[:3] == [
+        " M README.md",
+        "?? .gitignore",
+        "?? new.txt",
+    ]
+
+
 def test_agent_attacks_on_the_gate_fail_with_the_rule(env: Env, bottle: tuple[str, Path]) -> None:
     slug, repo = bottle
     before = hooks_and_config(repo)

@@ -65,6 +65,11 @@ class DockerBackend(Backend):
         env, secret_names = literal_env(spec)
         render_stage(spec=spec, stage_dir=stage_dir, settings=self.settings)
         workspace = str(spec.cwd) if spec.workspace else None
+        repo = gitwork.find_repo(self.runner, spec.cwd) if spec.workspace else None
+        shown = f"copy of {workspace} at {WORKSPACE}" if workspace else "none"
+        if repo is not None:
+            extra = " + uncommitted changes" if spec.with_uncommitted else ""
+            shown = f"clone of {repo} (branch claude/{spec.slug}{extra}) from git-gate at {WORKSPACE}"
         data = {
             "agent_image": refs.agent,
             "sidecars_image": refs.sidecars,
@@ -86,7 +91,7 @@ class DockerBackend(Backend):
                 ("sidecar bundle", f"{names.bundle} (proxy egress:3128, DNS for bundle names only)"),
                 ("internal network", f"{names.internal_net} (no route off the bottle)"),
                 ("egress network", names.egress_net),
-                ("workspace", f"copy of {workspace} at {WORKSPACE}" if workspace else "none"),
+                ("workspace", shown),
             ),
             data=data,
         )
