@@ -364,6 +364,42 @@ def test_outside_names_do_not_resolve_by_any_resolver(bottle: Bottle) -> None:
     bottle.refusal(OUTSIDE_NAME, source="dns")
 
 
+DNS_TCP_JS = r"""
+const net = require('net');
+function query(name) {
+  const labels = name.split('.').map(l => Buffer.concat([Buffer.from([l.length]), Buffer.from(l)]));
+  const q = Buffer.concat([Buffer.from([0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0]), ...labels,
+                           Buffer.from([0, 0, 1, 0, 1])]);
+  const len = Buffer.alloc(2); len.writeUInt16BE(q.length);
+  return Buffer.concat([len, q]);
+}
+const servers = %s, name = %r;
+(async () => { for (const host of servers) { await new Promise(resolve => {
+  let over = false;
+  const done = () => { if (!over) { over = true; resolve(); } };
+  const s = net.connect({host, port: 53});
+  let got = Buffer.alloc(0);
+  const t = setTimeout(() => { if (!over) console.log(host, 'timeout'); done(); s.destroy(); }, 4000);
+  s.on('connect', () => s.write(query(name)));
+  s.on('data', d => { got = Buffer.concat([got, d]); });
+  s.on('end', () => {});
+  s.on('close', () => { clearTimeout(t);
+    if (over) return;
+    if (got.length < 14) { console.log(host, 'no-answer'); return done(); }
+    const rcode = got[5] & 15, answers = got.readUInt16BE(8);
+    console.log(host, answers > 0 && rcode === 0 ? 'ANSWER' : 'refused rcode=' + rcode); done(); });
+  s.on('error', e => { clearTimeout(t); if (!over) console.log(host, 'error', e.code); done(); });
+}); } })();
+"""
+
+
+def test_dns_over_tcp_gets_no_outside_answer(bottle: Bottle) -> None:
+    internal = bottle.ips(bottle.bundle)[f"claude-bottle-net-{bottle.slug}"]
+    servers = ["127.0.0.11", internal, "8.8.8.8"]
+    out = bottle.node(DNS_TCP_JS % (json.dumps(servers), OUTSIDE_NAME), timeout=60)
+    assert "ANSWER" not in out.stdout and len(out.stdout.splitlines()) == len(servers), out.stdout
+
+
 def test_the_bundle_names_do_resolve(bottle: Bottle) -> None:
     out = bottle.sh("getent hosts egress git-gate supervise")
     assert out.returncode == 0 and len(out.stdout.splitlines()) == 3, out

@@ -35,6 +35,9 @@ def test_round_trip(env: Env, images: None) -> None:
         assert env.cli("exec", slug, "--", "test", "-e", "/home/claude/.claude/CLAUDE.md",
                        check=False).returncode == 1
 
+        logs = env.cli("logs", slug)
+        assert "claude-bottle-init: started egress" in logs.stdout + logs.stderr
+
         listed = env.cli("list", "--json")
         assert slug in [b["slug"] for b in json.loads(listed.stdout)]
     finally:
