@@ -1,9 +1,15 @@
 """The proxy's credential step: scan every allowed request, then put real credentials in their slots.
 
-Registered by the addon in ``request_checks``; it runs after the allowlist allowed the request. It
-reads the request through mitmproxy's attributes only (``method``, ``path``, ``port``,
-``headers.fields``, ``raw_content``), without importing mitmproxy, so the host's tests drive it with a
-small stand-in. Decisions are :func:`.inject.decide`'s; this module only applies them and logs them.
+Registered by the addon in ``request_checks``. The addon calls it:
+
+* as a request check, after the allowlist allowed a request (scan, then inject: :func:`.inject.decide`);
+* ``check_host`` before it looks a name up (a sub-domain carrying a secret would reach DNS);
+* ``check_message`` for each WebSocket message the agent sends;
+* ``response`` for each response, to keep a reflected real value from reaching the agent.
+
+It reads flows through mitmproxy's attributes only (``method``, ``path``, ``port``, ``headers.fields``,
+``raw_content``, ``metadata``), without importing mitmproxy, so the host's tests drive it with small
+stand-ins. Every finding, injection and swap is an audit line naming the secret, never its value.
 """
 
 from __future__ import annotations
