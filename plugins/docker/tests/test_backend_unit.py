@@ -13,7 +13,8 @@ from claude_bottle_docker import DockerBackend
 from claude_bottle_docker.preflight import classify
 
 READ_ONLY = {("image", "inspect"), ("ps", "--all"), ("network", "ls"), ("volume", "ls"),
-             ("container", "inspect"), ("version", "--format")}
+             ("container", "inspect"), ("version", "--format"),
+             ("rev-parse", "--show-toplevel")}  # git: is the workspace a repository (issue 5)?
 
 
 def test_preflight_problems_say_what_to_do():
