@@ -318,7 +318,7 @@ def test_bundle_stops_when_a_daemon_dies(bottle):
     docker("exec", bottle.bundle, "python3", "-c",
            "import os\nfor p in os.listdir('/proc'):\n"
            "  if p.isdigit() and int(p) != os.getpid() and "
-           "any(a.endswith(b'mitmdump') for a in open(f'/proc/{p}/cmdline','rb').read().split(b'\\0')[:2]):\n"
+           "b'claude_bottle.sidecars.egress.run' in open(f'/proc/{p}/cmdline','rb').read():\n"
            "    os.kill(int(p), 9)")
     wait_until(lambda: docker("inspect", "--format", "{{.State.Running}}", bottle.bundle).strip() == "false",
                "the bundle to stop", timeout=30)

@@ -1,4 +1,4 @@
-"""The ``egress`` daemon: make this bottle's CA, export it, build the upstream trust store, then exec
+"""The ``egress`` daemon: make this bottle's CA, export it, build the upstream trust store, then run
 ``mitmdump`` with our addon. Run by the bundle's init as ``python3 -m claude_bottle.sidecars.egress.run``.
 
 The CA is generated here, fresh, in a tmpfs confdir, and exported *before* mitmdump listens: by the
@@ -75,9 +75,11 @@ def main(argv: list[str] | None = None) -> int:
     make_ca(cfg)
     trust = trust_store()
     os.environ["CLAUDE_BOTTLE_BUNDLE_CONFIG"] = path
-    cmd = mitmdump_argv(cfg, trust=trust)
-    os.execvp(cmd[0], cmd)  # noqa: S606 - argv built above; replaces this process, as init expects
-    return 1  # not reached
+    # mitmdump's own entry point, in this process: no second interpreter start-up and import of
+    # mitmproxy (half of the bundle's time to readiness).
+    from mitmproxy.tools.main import mitmdump  # noqa: PLC0415 - bundle-only dependency
+
+    return mitmdump(mitmdump_argv(cfg, trust=trust)[1:]) or 0
 
 
 if __name__ == "__main__":
