@@ -454,3 +454,22 @@ def test_ssh_remote_without_pinned_host_key_is_refused() -> None:
         GitRemote(name="origin", url="http://example.com/repo.git", token_env="T"),)))
     with pytest.raises(BottleError, match="only sent over https"):
         gitwork.gate_config(slug=SLUG, bottle=bottle)
+
+
+def test_a_tree_that_would_write_into_dot_git_is_refused(make_session) -> None:
+    """A commit whose tree holds `.git/hooks/...` would plant a hook when checked out: fsck refuses it."""
+    s = make_session()
+
+    def mk(*args: str, stdin: str) -> str:
+        return subprocess.run(["git", *args], cwd=s.agent, input=stdin, capture_output=True, text=True,
+                              check=True).stdout.strip()
+
+    blob = mk("hash-object", "-w", "--stdin", stdin="#!/bin/sh\ntouch /tmp/pwned\n")
+    hooks = mk("mktree", stdin=f"100755 blob {blob}\tpost-checkout\n")
+    dotgit = mk("mktree", stdin=f"040000 tree {hooks}\thooks\n")
+    for name in (".git", ".GIT", ".git."):
+        root = mk("mktree", stdin=f"040000 tree {dotgit}\t{name}\n")
+        commit = s.agent_git("commit-tree", root, "-p", "HEAD", "-m", "evil").stdout.strip()
+        res = s.agent_git("push", "origin", f"{commit}:refs/heads/claude/{SLUG}")
+        assert res.returncode != 0, name
+        assert "dotgit" in res.stderr.lower() or "fsck" in res.stderr.lower(), res.stderr
