@@ -180,6 +180,15 @@ def test_method_rule_applies_inside_the_tunnel(bottle):
         ("POST", "deny", "method"), ("GET", "allow", "get-only.test")]
 
 
+def test_upstream_certificate_is_verified(bottle):
+    # get-only.test is the upstream under another name: its certificate names upstream.test only.
+    proc = bottle.sh('curl -sS -m 20 -x http://egress:3128 --cacert /tmp/bottle-ca.pem -w "%{http_code}" '
+                     "https://get-only.test/")
+    out = proc.stdout.decode(errors="replace")
+    assert out.endswith("502") and "upstream says hello" not in out
+    assert "hostname mismatch" in out or "certificate" in out.lower()
+
+
 def test_passthrough_host_is_not_intercepted(bottle):
     # The certificate comes from the upstream's own test CA, not the bottle's: nothing was decrypted.
     proc = bottle.sh("curl -sS -v -k -m 20 -x http://egress:3128 https://upstream-pt.test/")
