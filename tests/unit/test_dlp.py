@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import codecs
 import gzip
 import json
 from urllib.parse import quote
@@ -104,6 +105,16 @@ def test_secret_in_sub_domain_labels_hex_or_base32() -> None:
     b32 = base64.b32encode(b"x" + SECRET.encode()).decode().rstrip("=").lower()
     r = RequestParts("GET", ".".join(b32[i:i + 50] for i in range(0, len(b32), 50)) + ".example.com", "/")
     assert ("secret", "ANTHROPIC_API_KEY") in kinds(r)
+
+
+def test_reversed_and_rot13_secret() -> None:
+    for body in (SECRET[::-1], codecs.encode(SECRET, "rot13")):
+        assert ("secret", "ANTHROPIC_API_KEY") in kinds(req(body=body.encode()))
+
+
+def test_secret_in_pieces_inside_a_small_body() -> None:
+    body = json.dumps({"a": SECRET[:40], "note": "x" * 100, "b": SECRET[40:80], "c": SECRET[80:]}).encode()
+    assert ("secret", "ANTHROPIC_API_KEY") in kinds(req(body=body))
 
 
 def test_placeholder_found_like_a_secret() -> None:

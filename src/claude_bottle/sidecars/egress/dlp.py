@@ -71,6 +71,10 @@ _ESCAPE_HEX = re.compile(rb"\\(?:u00|x)([0-9A-Fa-f]{2})")
 _ESCAPE_CHARS = ((b"\\n", b"\n"), (b"\\r", b"\r"), (b"\\t", b"\t"), (b"\\/", b"/"), (b'\\"', b'"'),
                  (b"\\b", b" "), (b"\\f", b" "))
 _IDENTITY = frozenset({"", "identity"})
+_ROT13 = bytes.maketrans(b"abcdefghijklmnopqrstuvwxyz", b"nopqrstuvwxyzabcdefghijklm")
+# Placeholders are tripwires, worth only the common encodings (each form costs a pass over the body).
+_PLACEHOLDER_FORMS = frozenset({"raw", "hex", "base64"})
+BODY_FRAGMENTS = 64 * 1024  # bodies up to this size are also searched for fragments
 
 
 def _reduce(data: bytes) -> bytes:
@@ -141,6 +145,8 @@ def _encodings(value: bytes) -> Iterator[tuple[str, bytes]]:
         encoded = base64.b32encode(b"\0" * offset + value)
         start, end = (8 * offset + 4) // 5, (8 * (offset + len(value))) // 5
         yield "base32", _reduce(encoded[start:end])
+    yield "reversed", _reduce(value[::-1])
+    yield "rot13", _reduce(value).translate(_ROT13)
 
 
 def _views(data: bytes) -> Iterator[tuple[str, bytes]]:
@@ -181,14 +187,20 @@ class Scanner:
         grams: dict[bytes, set[tuple[Needle, str]]] = {}
         for needle in self.needles:
             for encoding, form in _encodings(needle.value.encode()):
-                if len(form) >= MIN_NEEDLE or (encoding == "raw" and form):
+                searched = needle.kind != "placeholder" or encoding in _PLACEHOLDER_FORMS
+                if searched and (len(form) >= MIN_NEEDLE or (encoding == "raw" and form)):
                     self._forms.append((form, needle, encoding))
                 for i in range(len(form) - FRAGMENT + 1):
                     grams.setdefault(form[i:i + FRAGMENT], set()).add((needle, encoding))
         # A fragment shared by two values (a real value and its placeholder share their prefix, so
         # do hex forms of ``sk-ant-api03-``) identifies neither: keep only fragments unique to one.
-        self._grams = {g: next(iter(owners)) for g, owners in grams.items()
-                       if len({o[0] for o in owners}) == 1}
+        self._grams: dict[bytes, tuple[Needle, str]] = {}
+        for gram, owners in grams.items():
+            if len({needle for needle, _ in owners}) != 1:
+                continue
+            kept = sorted((n, e) for n, e in owners if n.kind != "placeholder" or e in _PLACEHOLDER_FORMS)
+            if kept:
+                self._grams[gram] = kept[0]
         self.placeholders = tuple(n.value for n in self.needles if n.kind == "placeholder")
 
     # -- finding own values -------------------------------------------------------------------------
@@ -223,7 +235,7 @@ class Scanner:
         for view, text in _views(data):
             reduced = _reduce(text)
             yield from self._find_forms(reduced, where, view)
-            if small:
+            if small or len(reduced) <= BODY_FRAGMENTS:
                 yield from self._find_fragments(reduced, where)
             if patterns:
                 yield from self._find_patterns(text, where)
