@@ -473,3 +473,25 @@ def test_a_tree_that_would_write_into_dot_git_is_refused(make_session) -> None:
         res = s.agent_git("push", "origin", f"{commit}:refs/heads/claude/{SLUG}")
         assert res.returncode != 0, name
         assert "dotgit" in res.stderr.lower() or "fsck" in res.stderr.lower(), res.stderr
+
+
+def test_a_key_in_a_commit_message_or_a_file_name_is_refused(make_session) -> None:
+    s = make_session()
+    s.commit("ok.txt", "fine\n", message="deploy with key AKIAQWERTYUIOPASDFGH")
+    res = s.agent_git("push", "origin", f"claude/{SLUG}")
+    assert res.returncode != 0 and "(commit message):1: AWS Access Key" in res.stderr, res.stderr
+    s.agent_git("reset", "-q", "--hard", "HEAD~1")
+    s.commit("keys/AKIAQWERTYUIOPASDFGH.txt", "nothing here\n")
+    res = s.agent_git("push", "origin", f"claude/{SLUG}")
+    assert res.returncode != 0 and "(file names):1: AWS Access Key" in res.stderr, res.stderr
+
+
+def test_annotated_tag_messages_are_scanned_when_tags_are_allowed(make_session) -> None:
+    s = make_session(BottleDef(name="tags", source="<test>", git=GitDef(push=("refs/tags/claude-*",))))
+    s.agent_git("tag", "-a", "claude-v1", "-m", "AKIAQWERTYUIOPASDFGH", check=True)
+    res = s.agent_git("push", "origin", "claude-v1")
+    assert res.returncode != 0, res.stderr
+    assert "(tag message)" in res.stderr and "AWS Access Key" in res.stderr, res.stderr
+    s.agent_git("tag", "-a", "claude-v2", "-m", "release", check=True)
+    res = s.agent_git("push", "origin", "claude-v2")
+    assert res.returncode == 0, res.stderr

@@ -116,7 +116,9 @@ def _main() -> int:
     if refusals:
         return 1
     if config.scan:
-        findings = scan_commits(git, new_commits(git, (u.new for u in updates), _cache_tips()))
+        tips = [u.new for u in updates if not u.deletes]
+        tags = [t for t in tips if git("cat-file", "-t", t).strip() == "tag"]
+        findings = scan_commits(git, new_commits(git, tips, _cache_tips()), tags)
         for finding in findings:
             _say(f"refused push: rule secret-scan: {finding.line_text()}")
             _log(config, verdict="refused", rule="secret-scan", path=finding.path, line=finding.line,

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
-__all__ = ["Finding", "new_commits", "scan_commits", "scan_diff_text"]
+__all__ = ["Finding", "as_added_file", "new_commits", "scan_commits", "scan_diff_text"]
 
 Git = Callable[..., str]  # git(*args, input=None) -> stdout
 
@@ -64,13 +64,27 @@ def scan_diff_text(diff: str) -> Iterator[tuple[str, int, str]]:
             yield secret.filename, int(secret.line_number), str(secret.type)
 
 
-def scan_commits(git: Git, commits: Sequence[str]) -> list[Finding]:
+def as_added_file(name: str, text: str) -> str:
+    """``text`` as a diff adding file ``name``, so the scanner reads metadata like file content."""
+    lines = text.splitlines() or [""]
+    body = "".join(f"+{line}\n" for line in lines)
+    return f"diff --git a/{name} b/{name}\n--- /dev/null\n+++ b/{name}\n@@ -0,0 +1,{len(lines)} @@\n{body}"
+
+
+def scan_commits(git: Git, commits: Sequence[str], tags: Sequence[str] = ()) -> list[Finding]:
+    """Findings in the lines each commit adds, in its message and in the paths it touches (a key can
+    travel in any of them), and in the messages of annotated ``tags``."""
     findings: list[Finding] = []
     for commit in commits:
         diff = git("diff-tree", "-p", "-U0", "--no-renames", "--no-ext-diff", "--no-textconv", "--no-color",
                    "--root", "--diff-merges=first-parent", "--no-commit-id", commit)
-        if not diff.strip():
-            continue
-        for path, line, kind in scan_diff_text(diff):
+        paths = git("diff-tree", "-r", "--name-only", "--no-renames", "--root", "--diff-merges=first-parent",
+                    "--no-commit-id", commit)
+        meta = as_added_file("(commit message)", git("log", "-1", "--format=%B", commit)) + \
+            as_added_file("(file names)", paths)
+        for path, line, kind in scan_diff_text(diff + meta):
             findings.append(Finding(commit, path, line, kind))
+    for tag in tags:
+        for path, line, kind in scan_diff_text(as_added_file("(tag message)", git("cat-file", "tag", tag))):
+            findings.append(Finding(tag, path, line, kind))
     return findings
