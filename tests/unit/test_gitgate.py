@@ -495,3 +495,12 @@ def test_annotated_tag_messages_are_scanned_when_tags_are_allowed(make_session) 
     s.agent_git("tag", "-a", "claude-v2", "-m", "release", check=True)
     res = s.agent_git("push", "origin", "claude-v2")
     assert res.returncode == 0, res.stderr
+
+
+def test_a_nul_byte_does_not_hide_a_key_as_binary(make_session) -> None:
+    s = make_session()
+    (s.agent / "blob.bin").write_bytes(b"\x00\x01\x02" + AWS_LINE.encode() + b"\x00")
+    s.agent_git("add", "blob.bin", check=True)
+    s.agent_git("commit", "-qm", "binary", check=True)
+    res = s.agent_git("push", "origin", f"claude/{SLUG}")
+    assert res.returncode != 0 and "blob.bin:1: AWS Access Key" in res.stderr, res.stderr

@@ -76,8 +76,9 @@ def scan_commits(git: Git, commits: Sequence[str], tags: Sequence[str] = ()) -> 
     travel in any of them), and in the messages of annotated ``tags``."""
     findings: list[Finding] = []
     for commit in commits:
-        diff = git("diff-tree", "-p", "-U0", "--no-renames", "--no-ext-diff", "--no-textconv", "--no-color",
-                   "--root", "--diff-merges=first-parent", "--no-commit-id", commit)
+        # --text: a NUL byte must not turn a file into "Binary files differ" that nobody reads
+        diff = git("diff-tree", "-p", "-U0", "--text", "--no-renames", "--no-ext-diff", "--no-textconv",
+                   "--no-color", "--root", "--diff-merges=first-parent", "--no-commit-id", commit)
         paths = git("diff-tree", "-r", "--name-only", "--no-renames", "--root", "--diff-merges=first-parent",
                     "--no-commit-id", commit)
         meta = as_added_file("(commit message)", git("log", "-1", "--format=%B", commit)) + \
