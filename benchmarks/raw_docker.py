@@ -32,13 +32,15 @@ class RawBottle:
     stage: Path
 
 
-def _images() -> tuple[str, str]:
+def current_images() -> tuple[str, str]:
     refs = image_refs(load_settings(), runner=SubprocessRunner())
     return refs.agent, refs.sidecars
 
 
-def raw_up(name: str, *, home: str) -> RawBottle:
-    agent_image, sidecars_image = _images()
+def raw_up(name: str, *, home: str, images: tuple[str, str] | None = None) -> RawBottle:
+    """``images``: the (agent, sidecars) refs ``up`` just used; looked up as ``up`` would if absent
+    (the lookup then counts in the raw time, as it does in ``up``'s)."""
+    agent_image, sidecars_image = images or current_images()
     stage = Path(tempfile.mkdtemp(prefix="cb-raw-"))
     (stage / "logs").mkdir()
     (stage / "bundle.yaml").write_text(

@@ -61,7 +61,9 @@ def bench_lifecycle(env: dict[str, str], cwd: Path, runs: int) -> dict[str, obje
         t = time.perf_counter()
         up = _cli(env, cwd, "up", "--detach", "--yes", "--json", "--no-workspace")
         cli_up.append(time.perf_counter() - t)
-        slug = json.loads(up.stdout)["slug"]
+        info = json.loads(up.stdout)
+        slug = info["slug"]
+        used = {i["role"]: i["image"] for i in info.get("images", [])}
         for name, seconds in _phases(up.stderr).items():
             phases.setdefault(name, []).append(seconds)
         t = time.perf_counter()
@@ -69,7 +71,9 @@ def bench_lifecycle(env: dict[str, str], cwd: Path, runs: int) -> dict[str, obje
         cli_down.append(time.perf_counter() - t)
 
         t = time.perf_counter()
-        raw = raw_up(f"bench{i}-{os.getpid()}", home=env["CLAUDE_BOTTLE_HOME"])
+        # same images as the `up` just measured (a concurrent source edit must not make them differ)
+        images = (used["agent"], used["sidecars"]) if {"agent", "sidecars"} <= set(used) else None
+        raw = raw_up(f"bench{i}-{os.getpid()}", home=env["CLAUDE_BOTTLE_HOME"], images=images)
         raw_ups.append(time.perf_counter() - t)
         t = time.perf_counter()
         raw_down(raw)

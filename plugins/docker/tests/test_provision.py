@@ -46,6 +46,7 @@ def test_no_workspace_means_only_the_prompt(tmp_path):
     archive = build_user_archive(prompt="p", workspace=None)
     members, _ = _members(archive.data)
     assert set(members) == {"home/claude/.claude", "home/claude/.claude/CLAUDE.md"}
+    assert build_user_archive(prompt="", workspace=None).entries == 0  # nothing to unpack, no exec
 
 
 def test_ca_goes_in_as_root_and_user_files_as_the_agent_user(recorder):

@@ -132,7 +132,7 @@ def _steps(runner: Runner, inp: LaunchInputs, names: Names, *, secret_env: Mappi
         if archive.skipped:
             shown = ", ".join(archive.skipped[:5]) + (" ..." if len(archive.skipped) > 5 else "")
             progress.note(f"not copied to /workspace ({len(archive.skipped)}): {shown}")
-        if archive.data:
+        if archive.entries:
             provision.install_user_files(runner, names.agent, archive)
     if inp.git_clone:
         with progress.phase("git clone"):

@@ -51,6 +51,7 @@ class WorkspaceArchive:
     data: bytes
     files: int
     skipped: tuple[str, ...]  # relative paths left out, each with the reason
+    entries: int = 0          # members of the tar; 0: nothing to unpack, no exec needed
 
 
 def _kind_skipped(mode: int) -> str | None:
@@ -77,7 +78,8 @@ def build_user_archive(*, prompt: str, workspace: Path | None) -> WorkspaceArchi
             _add_bytes(tar, f"{HOME[1:]}/.claude/CLAUDE.md", text.encode())
         if workspace is not None:
             count = _add_tree(tar, workspace, skipped)
-    return WorkspaceArchive(data=buf.getvalue(), files=count, skipped=tuple(skipped))
+        entries = len(tar.getmembers())
+    return WorkspaceArchive(data=buf.getvalue(), files=count, skipped=tuple(skipped), entries=entries)
 
 
 def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes | None) -> None:
