@@ -431,6 +431,13 @@ def test_privileges_cannot_be_raised(bottle: Bottle) -> None:
         assert out.returncode != 0, (attempt, out)
     whoami = bottle.sh("id -u; id -g")
     assert whoami.stdout.split() == ["1000", "1000"]
+    # Even uid 0 in this container (which the agent cannot become: no setuid under no-new-privileges,
+    # no sudo, no root password) holds no capability: the network stays as it is.
+    for attempt in ("echo 1 > /proc/sys/net/ipv4/ip_forward", "unshare -n true", "mount -t tmpfs none /mnt",
+                    "echo 0 > /proc/sys/net/ipv6/conf/all/disable_ipv6", "chown claude /etc/passwd"):
+        out = subprocess.run(["docker", "exec", "--user", "root", bottle.agent, "sh", "-c", attempt],
+                             capture_output=True, text=True, check=False)
+        assert out.returncode != 0, (attempt, out)
 
 
 # -- another bottle -------------------------------------------------------------------------------
