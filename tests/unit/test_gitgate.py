@@ -134,12 +134,12 @@ def make_session(tmp_path: Path) -> Iterator:
     procs: list[subprocess.Popen[bytes]] = []
 
     def make(bottle: BottleDef | None = None, *, uncommitted: bool = False, env: dict[str, str] | None = None,
-             prepare_user=None, secrets_dir: Path | None = None) -> Session:
+             prepare_user=None, secrets_dir: Path | None = None, state_base: Path | None = None) -> Session:
         bottle = bottle or BottleDef(name="default", source="<test>")
         user = make_user_repo(tmp_path / "user")
         if prepare_user:
             prepare_user(user)
-        state = tmp_path / "state" / SLUG
+        state = (state_base or tmp_path) / "state" / SLUG
         state.mkdir(parents=True)
         ws = gitwork.prepare_workspace(runner=SubprocessRunner(), spec=spec_for(user, state, bottle,
                                        uncommitted=uncommitted), state_dir=state)
@@ -504,3 +504,23 @@ def test_a_nul_byte_does_not_hide_a_key_as_binary(make_session) -> None:
     s.agent_git("commit", "-qm", "binary", check=True)
     res = s.agent_git("push", "origin", f"claude/{SLUG}")
     assert res.returncode != 0 and "blob.bin:1: AWS Access Key" in res.stderr, res.stderr
+
+
+def test_what_the_root_gate_writes_stays_removable_by_the_user(make_session) -> None:
+    """The bundle's gate runs as root; the state dir belongs to the (non-root) user, who must be able
+    to remove it at `down` after the agent pushed. Here the user is `nobody`."""
+    base = Path(tempfile.mkdtemp(prefix="claude-bottle-owner-"))
+    try:
+        base.chmod(0o755)
+        s = make_session(state_base=base)
+        subprocess.run(["chown", "-R", "nobody:nogroup", str(base / "state")], check=True)
+        s.commit("w.txt", "work\n")
+        assert s.agent_git("push", "-q", "origin", f"claude/{SLUG}").returncode == 0
+        s.agent_git("checkout", "-qb", "side")
+        s.commit("v.txt", "more\n")
+        assert s.agent_git("push", "-q", "origin", f"side:claude/{SLUG}").returncode == 0
+        res = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                              "rm", "-rf", str(s.state)], capture_output=True, text=True, check=False)
+        assert res.returncode == 0 and not s.state.exists(), res.stderr
+    finally:
+        shutil.rmtree(base, ignore_errors=True)

@@ -43,6 +43,18 @@ def _trust_upstream_ca(config_dir: Path, work_dir: Path) -> None:
     os.environ["GIT_SSL_CAINFO"] = str(bundle)
 
 
+def _own_git_config(work_dir: Path, mirror: Path) -> None:
+    """The gate's global git config. The mirror belongs to the host user while the gate runs as root,
+    so git's ownership check must be told, in protected (global) config. ``*`` rather than the path:
+    receive-pack runs the hook's git with ``GIT_DIR=.``, which a path entry does not match, and this
+    git only ever opens the gate's own repositories."""
+    work_dir.mkdir(parents=True, exist_ok=True)
+    gitconfig = work_dir / "gitconfig"
+    gitconfig.write_text(f"# git-gate's repositories: {mirror} and its remote caches\n"
+                         "[safe]\n\tdirectory = *\n")
+    os.environ["GIT_CONFIG_GLOBAL"] = str(gitconfig)
+
+
 def main(argv: list[str]) -> int:
     given = Path(argv[1] if len(argv) > 1 else f"/etc/claude-bottle/{CONFIG_FILE}")
     path = given if given.name == CONFIG_FILE else given.parent / CONFIG_FILE
@@ -54,6 +66,7 @@ def main(argv: list[str]) -> int:
     if not (mirror / "HEAD").is_file():
         return _idle(f"no mirror at {mirror}: this bottle has no git workspace")
     os.environ[CONFIG_ENV] = str(path.resolve())
+    _own_git_config(Path(config.work_dir), mirror)
     install_hooks(mirror)
     write_known_hosts(config)
     _trust_upstream_ca(path.parent, Path(config.work_dir))

@@ -49,7 +49,9 @@ def write_known_hosts(config: GateConfig) -> None:
 
 def git_env(config: GateConfig, remote: RemoteConfig, base: Mapping[str, str]) -> dict[str, str]:
     """The environment for a git process that talks to ``remote``. Raises ``RemoteError`` if unusable."""
-    env = {k: v for k, v in base.items() if not k.startswith("GIT_CONFIG")}
+    # Drop config handed down by the caller (the hook's own), keep the gate's global config file.
+    env = {k: v for k, v in base.items() if not k.startswith(("GIT_CONFIG_KEY", "GIT_CONFIG_VALUE"))
+           and k not in ("GIT_CONFIG_COUNT", "GIT_CONFIG_PARAMETERS")}
     env.update(GIT_TERMINAL_PROMPT="0", GIT_CONFIG_NOSYSTEM="1", GIT_ASKPASS="/bin/false",
                SSH_ASKPASS="/bin/false")
     if remote.kind == "ssh":

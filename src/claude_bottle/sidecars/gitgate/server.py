@@ -36,7 +36,11 @@ sys.path.insert(0, {src!r})
 from claude_bottle.sidecars.gitgate.hook import main
 sys.exit(main())
 """
+# The gate runs as root in the bundle while the mirror lives in the user's state dir: files and dirs it
+# creates must stay removable by the (non-root) user at `down`. Group/world bits are harmless there:
+# the state dir above is the user's own 0700 dir.
 _MIRROR_CONFIG = (
+    ("core.sharedRepository", "0777"),
     ("http.receivepack", "true"),
     ("http.uploadpack", "true"),
     ("receive.fsckObjects", "true"),
@@ -58,6 +62,7 @@ def install_hooks(mirror: Path) -> None:
     if hooks.is_dir():
         shutil.rmtree(hooks)
     hooks.mkdir()
+    hooks.chmod(0o777)
     src = str(Path(__file__).resolve().parents[3])
     hook = hooks / "pre-receive"
     hook.write_text(_HOOK.format(python=sys.executable, src=src))
@@ -101,7 +106,7 @@ class Gate:
             fetch_into(self.config, self.caches[name], remote)
 
     def backend_env(self, remote: str | None) -> dict[str, str]:
-        keep = ("PATH", "HOME", "LANG", "PYTHONPATH", "TMPDIR", "GIT_SSL_CAINFO")
+        keep = ("PATH", "HOME", "LANG", "PYTHONPATH", "TMPDIR", "GIT_SSL_CAINFO", "GIT_CONFIG_GLOBAL")
         env = {k: os.environ[k] for k in keep if k in os.environ}
         env.update({
             "GIT_HTTP_EXPORT_ALL": "1",
