@@ -105,3 +105,16 @@ def test_ctrl_c_undoes_then_propagates(recorder, tmp_path):
         run_launch(recorder, inputs(tmp_path), secret_env={}, progress=NullProgress())
     removed = _removed(recorder)
     assert made and {_id(name)[:12] for _, name in made} <= removed
+
+
+def test_exhausted_address_pools_say_what_to_do(recorder, tmp_path):
+    def answer(cmd):
+        if cmd.argv[1:3] == ("network", "create"):
+            return Result(cmd.argv, 1, stderr="Error response from daemon: could not find an available, "
+                                              "non-overlapping IPv4 address pool among the defaults")
+        return fake_engine()[0](cmd)
+
+    recorder.answer = answer
+    with pytest.raises(BottleError, match="no free address range") as info:
+        run_launch(recorder, inputs(tmp_path), secret_env={}, progress=NullProgress())
+    assert "default-address-pools" in str(info.value)

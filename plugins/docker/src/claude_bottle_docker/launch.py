@@ -104,8 +104,10 @@ def run_launch(runner: Runner, inp: LaunchInputs, *, secret_env: Mapping[str, st
 def _steps(runner: Runner, inp: LaunchInputs, names: Names, *, secret_env: Mapping[str, str],
            progress: Progress, credentials: CredentialSet | None, git_credentials: Command | None) -> None:
     with progress.phase("networks"):
-        runner.run(network_create_command(names.internal_net, inp.labels("net-internal"), internal=True))
-        runner.run(network_create_command(names.egress_net, inp.labels("net-egress"), internal=False))
+        _create_network(runner, network_create_command(names.internal_net, inp.labels("net-internal"),
+                                                       internal=True))
+        _create_network(runner, network_create_command(names.egress_net, inp.labels("net-egress"),
+                                                       internal=False))
     with progress.phase("bundle"):
         inp.logs_dir.mkdir(parents=True, exist_ok=True)
         info = bundle_mod.start_bundle(runner, bundle_spec(inp, names))
@@ -139,6 +141,18 @@ def _steps(runner: Runner, inp: LaunchInputs, names: Names, *, secret_env: Mappi
             for argv in inp.git_clone:
                 runner.run(Command((DOCKER, "exec", "--user", AGENT_USER, "--workdir", "/", names.agent,
                                     *argv), timeout=120))
+
+
+def _create_network(runner: Runner, cmd: Command) -> None:
+    try:
+        runner.run(cmd)
+    except BottleError as exc:
+        # Each bottle takes two networks from the engine's address pools (about 30 by default).
+        if "non-overlapping" in exc.message or "address pool" in exc.message:
+            hint = ("take down bottles you no longer need (`claude-bottle list`), remove unused networks, "
+                    "or widen default-address-pools in /etc/docker/daemon.json")
+            raise BottleError("docker has no free address range for another network", hint=hint) from exc
+        raise
 
 
 def _undo(runner: Runner, inp: LaunchInputs, names: Names, progress: Progress) -> str:
