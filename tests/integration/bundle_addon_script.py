@@ -84,6 +84,12 @@ async def main():
     await c.server_connect(conn)
     out["plain"] = {"response": req.response and req.response.status_code,
                     "address": list(conn.server.address), "lookups": len(resolver.calls)}
+    # 6. A second CONNECT on a connection that already is a tunnel is refused; the tunnel is unchanged.
+    inner = connect_flow("www.example.org")
+    inner.client_conn = flow.client_conn
+    await a.http_connect(inner)
+    out["nested"] = {"response": inner.response and inner.response.status_code,
+                     "tunnel": a.clients[flow.client_conn.id].tunnel.host}
     print(json.dumps(out))
 
 

@@ -60,3 +60,8 @@ def test_unchecked_connection_is_resolved_judged_and_refused_at_the_last_gate(re
 
 def test_plain_request_dials_what_its_check_saw(result):
     assert result["plain"] == {"response": None, "address": ["93.184.216.34", 80], "lookups": 1}
+
+
+def test_connect_inside_a_tunnel_is_refused(result):
+    assert result["nested"] == {"response": 403, "tunnel": "rebind.test"}
+    assert ("connect", "nested-connect") in [(r["kind"], r["rule"]) for r in result["audit"]]

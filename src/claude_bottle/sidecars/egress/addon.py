@@ -145,12 +145,18 @@ class EgressAddon:
 
     async def http_connect(self, flow: http.HTTPFlow) -> None:
         req = flow.request
-        verdict = await self._pin(self._judge_name(self.policy.check(req.host), req.port), req.port)
+        state = self._state(flow.client_conn)
+        if state.tunnel is not None:
+            # A CONNECT inside a tunnel (HTTP/2 streams can carry one) would re-key this connection's
+            # tunnel while its other requests still go to the first server. No client needs it.
+            verdict = Verdict(False, state.tunnel.host, "nested-connect",
+                              f"CONNECT {req.host}:{req.port} inside the tunnel to {state.tunnel.host} "
+                              "is refused")
+        else:
+            verdict = await self._pin(self._judge_name(self.policy.check(req.host), req.port), req.port)
         self._log("connect", verdict, host=verdict.host, port=req.port, method="CONNECT",
                   client=flow.client_conn)
-        state = self._state(flow.client_conn)
         if not verdict.allowed:
-            state.tunnel = None
             self._respond(flow, verdict, req.port)
             return
         state.tunnel = _Tunnel(verdict.host, req.port, verdict)
