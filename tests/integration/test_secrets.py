@@ -492,7 +492,8 @@ def test_claude_code_works_with_either_credential(bottle: Bottle, recorder: Reco
 
 def test_every_event_is_in_logs_egress_json(bottle: Bottle, env: Env) -> None:
     out = env.cli("logs", bottle.slug, "--egress", "--json")
-    assert REAL_KEY not in out.stdout and REAL_OAUTH not in out.stdout
+    for value in (REAL_KEY, REAL_OAUTH):
+        assert not any(enc in out.stdout for enc in _encodings(value).values())
     placeholders = _placeholders(bottle)
     assert not any(p in out.stdout for p in placeholders.values())
     records = [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
@@ -500,9 +501,25 @@ def test_every_event_is_in_logs_egress_json(bottle: Bottle, env: Env) -> None:
     assert {("inject", "inject"), ("dlp", "deny"), ("request", "allow"), ("request", "deny")} <= kinds
     for r in records:
         assert r.get("time") and r.get("host")
+        if r.get("kind") in ("request", "inject", "dlp"):
+            assert r.get("method") and (r.get("path") or r.get("method") == "CONNECT"), r
     findings = {r.get("finding") for r in records if r.get("kind") == "dlp"}
     assert {"secret", "placeholder", "unreadable-body", "aws-access-key"} <= findings
     injected = {r.get("secret") for r in records if r.get("kind") == "inject"}
     assert injected == {"ANTHROPIC_API_KEY", "CLAUDE_CODE_OAUTH_TOKEN"}
     human = env.cli("logs", bottle.slug, "--egress")
-    assert "dlp" in human.stdout and REAL_KEY not in human.stdout
+    assert "dlp:secret:ANTHROPIC_API_KEY" in human.stdout and "secret:CLAUDE_CODE_OAUTH_TOKEN" in human.stdout
+    assert REAL_KEY not in human.stdout
+    # --follow prints what is there, then what comes
+    follow = env.popen("logs", bottle.slug, "--egress", "--json", "--follow")
+    try:
+        assert follow.stdout is not None
+        first = json.loads(follow.stdout.readline())
+        assert first == records[0]
+        bottle.curl("https://other.test/after-follow")
+        for line in follow.stdout:
+            if json.loads(line).get("path") == "/after-follow":
+                break
+    finally:
+        follow.terminate()
+        follow.wait(timeout=10)
