@@ -344,13 +344,24 @@ def test_without_git_the_workspace_is_a_copy_and_cp_brings_files_out(
     try:
         assert not (env.state_dir(slug) / "git").exists()
         out = agent_sh(
-            env, slug, "cat notes.txt && test ! -e .git && mkdir -p out && echo made > out/result.txt"
+            env,
+            slug,
+            "cat notes.txt && test ! -e .git && mkdir -p out && echo made > out/result.txt && "
+            "ln -s /etc/passwd out/escape && ln -s result.txt out/ok && "
+            "mkdir out2 && ln -s ../../../../root/.bashrc out2/up",
         )
         assert out.returncode == 0 and out.stdout == "not a repository\n", out.stderr
         env.cli("cp", f"{slug}:out/result.txt", str(tmp_path / "result.txt"))
         assert (tmp_path / "result.txt").read_text() == "made\n"
         env.cli("cp", f"{slug}:/workspace/out", str(tmp_path / "outdir"))
         assert (tmp_path / "outdir" / "result.txt").read_text() == "made\n"
+        # links the agent planted that lead out of the copy are removed; inner ones stay
+        assert not (tmp_path / "outdir" / "escape").is_symlink()
+        assert (tmp_path / "outdir" / "ok").read_text() == "made\n"
+        # a relative link climbing out: docker cp itself refuses, in one line
+        bad = env.cli("cp", f"{slug}:out2", str(tmp_path / "out2"), check=False)
+        assert bad.returncode == 1 and "invalid symlink" in bad.stderr, bad.stderr
+        assert len(bad.stderr.strip().splitlines()) == 1
         missing = env.cli("cp", f"{slug}:nope.txt", str(tmp_path / "x"), check=False)
         assert missing.returncode == 1 and len(missing.stderr.strip().splitlines()) == 1, missing.stderr
         fetch = env.cli("fetch", slug, check=False)
