@@ -4,6 +4,7 @@ have tampered with (the bundle mounts it read-write, so the host must treat it a
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -270,3 +271,22 @@ def test_unfetched_branches_until_fetch(tmp_path: Path, repo: Path) -> None:
     assert gitwork.unfetched_branches(runner=RUNNER, state_dir=state) == [f"claude/{SLUG}"]
     gitwork.fetch_home(runner=RUNNER, state_dir=state)
     assert gitwork.unfetched_branches(runner=RUNNER, state_dir=state) == []
+
+
+def test_gate_credentials_are_stored_only_on_a_tmpfs(tmp_path: Path) -> None:
+    from claude_bottle.sidecars.gitgate import creds  # noqa: PLC0415
+
+    payload = {"origin": {"kind": "token", "value": "tok-abcdef123456"}}
+    if not creds.is_tmpfs(tmp_path):
+        with pytest.raises(SystemExit, match="not a tmpfs"):
+            creds.store(payload, tmp_path / "git")
+    shm = Path("/dev/shm") / f"claude-bottle-test-{os.getpid()}"
+    try:
+        (written,) = creds.store(payload, shm / "git")
+        assert written.read_text() == "tok-abcdef123456"
+        assert oct(written.stat().st_mode & 0o777) == "0o600"
+        assert oct((shm / "git").stat().st_mode & 0o777) == "0o700"
+        with pytest.raises(SystemExit, match="bad credential"):
+            creds.store({"../x": {"kind": "token", "value": "v"}}, shm / "git")
+    finally:
+        shutil.rmtree(shm, ignore_errors=True)

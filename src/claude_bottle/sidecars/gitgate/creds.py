@@ -36,8 +36,16 @@ def is_tmpfs(path: Path) -> bool:
 
 
 def store(payload: dict[str, dict[str, str]], directory: Path) -> list[Path]:
-    os.umask(0o077)
+    old = os.umask(0o077)
+    try:
+        return _store(payload, directory)
+    finally:
+        os.umask(old)
+
+
+def _store(payload: dict[str, dict[str, str]], directory: Path) -> list[Path]:
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    directory.chmod(0o700)
     if not is_tmpfs(directory):
         raise SystemExit(f"git-gate: {directory} is not a tmpfs; refusing to store credentials there")
     written = []
