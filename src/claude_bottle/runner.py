@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -121,3 +121,32 @@ class SubprocessRunner:
             return subprocess.call(cmd.argv, env=self._env(cmd), cwd=cmd.cwd)  # noqa: S603
         except FileNotFoundError as exc:
             raise BottleError(f"{cmd.argv[0]} not found on PATH", hint="install it, then retry") from exc
+
+    def stream(self, cmd: Command, on_line: Callable[[str], None]) -> Result:
+        """Like :meth:`run`, but hands each output line (stdout and stderr merged, redacted) to
+        ``on_line`` as it arrives; ``Result.stdout`` holds all of it. An optional capability (not part
+        of :class:`Runner`): callers probe for it and fall back to ``run``. ``cmd.timeout`` is ignored."""
+        secrets = [*self._secrets, *cmd.secret_env.values()]
+        log.debug("stream: %s", redact(cmd.display(), secrets))
+        lines: list[str] = []
+        try:
+            with subprocess.Popen(
+                cmd.argv, stdin=subprocess.PIPE if cmd.input is not None else subprocess.DEVNULL,
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=self._env(cmd), cwd=cmd.cwd,
+            ) as proc:
+                if cmd.input is not None and proc.stdin is not None:
+                    proc.stdin.write(cmd.input)
+                    proc.stdin.close()
+                assert proc.stdout is not None
+                for raw in proc.stdout:
+                    line = redact(raw.decode(errors="replace"), secrets)
+                    lines.append(line)
+                    on_line(line.rstrip("\n"))
+                returncode = proc.wait()
+        except FileNotFoundError as exc:
+            raise BottleError(f"{cmd.argv[0]} not found on PATH", hint="install it, then retry") from exc
+        result = Result(argv=cmd.argv, returncode=returncode, stdout="".join(lines))
+        if cmd.check and not result.ok:
+            detail = _first_line(result.stdout) or f"exit status {result.returncode}"
+            raise BottleError(f"`{' '.join(cmd.argv[:3])}` failed: {detail}")
+        return result

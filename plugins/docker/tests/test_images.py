@@ -10,7 +10,7 @@ import pytest
 
 from claude_bottle.config import Settings
 from claude_bottle.errors import BottleError
-from claude_bottle.runner import Command, Result
+from claude_bottle.runner import Command, Result, SubprocessRunner
 from claude_bottle_docker import images
 from claude_bottle_docker.images import ImageRefs, ensure_images, image_inputs, image_refs, tag_for
 
@@ -211,3 +211,38 @@ def test_force_rebuilds_present_tags(settings):
     built = images.build(runner=runner, settings=settings, progress=Notes(), force=True)
     assert built == ImageRefs(refs.agent, refs.sidecars)
     assert len(runner.builds()) == 2
+
+
+class StreamingRunner(ScriptedRunner):
+    """Also offers the optional ``stream`` capability; records that the build went through it."""
+
+    streamed = 0
+
+    def stream(self, cmd: Command, on_line) -> Result:
+        self.streamed += 1
+        result = self.run(cmd)
+        for line in result.stdout.splitlines():
+            on_line(line)
+        return result
+
+
+def test_streaming_runner_shows_steps_and_writes_the_log_as_it_goes(settings):
+    refs = image_refs(settings, runner=ScriptedRunner(BASE_IDS))
+    runner = StreamingRunner({**BASE_IDS, refs.agent: "sha256:x"})
+    notes = Notes()
+    ensure_images(runner=runner, settings=settings, progress=notes)
+    assert runner.streamed == 1
+    assert "  step 1/2: FROM x" in notes.lines and "  step 2/2: RUN true" in notes.lines
+    log = settings.home / "logs" / f"build-{refs.sidecars.replace(':', '-')}.log"
+    assert log.read_text().splitlines() == ["Step 1/2 : FROM x", "Step 2/2 : RUN true", "Successfully tagged"]
+
+
+def test_subprocess_runner_streams_merged_output_line_by_line():
+    seen: list[str] = []
+    script = "echo 'Step 1/2 : FROM x'; echo to-stderr >&2; printf 'no newline'; exit 3"
+    result = SubprocessRunner().stream(Command(("sh", "-c", script), check=False), seen.append)
+    assert seen == ["Step 1/2 : FROM x", "to-stderr", "no newline"]
+    assert result.returncode == 3 and result.stdout == "Step 1/2 : FROM x\nto-stderr\nno newline"
+    with pytest.raises(BottleError, match=r"failed: no newline"):
+        SubprocessRunner().stream(Command(("sh", "-c", script)), seen.append)
+

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from claude_bottle.errors import BottleError
 from claude_bottle.identity import LABEL_PREFIX
-from claude_bottle.runner import Command
+from claude_bottle.runner import Command, Result
 
 if TYPE_CHECKING:
     from claude_bottle.backends.base import Progress
@@ -234,8 +234,7 @@ def _build_one(
             argv += ["--build-arg", f"{key}={value}"]
         if no_cache:
             argv.append("--no-cache")
-        result = runner.run(Command((*argv, str(ctx)), check=False))
-    log_path.write_text(result.stdout + result.stderr)
+        result = _run_logged(runner, Command((*argv, str(ctx)), check=False), log_path, progress)
     if not result.ok:
         reason = _failure(result.stdout, result.stderr)
         hint = f"full log: {log_path}"
@@ -245,6 +244,27 @@ def _build_one(
         raise BottleError(f"building {tag} failed {reason}", hint=hint)
     steps = summarise_steps(result.stdout)
     progress.note(f"built {tag} in {time.monotonic() - started:.0f}s ({steps} steps)")
+
+
+def _run_logged(runner: Runner, cmd: Command, log_path: Path, progress: Progress) -> Result:
+    """Run the build, writing its output to ``log_path`` as it comes (``tail -f`` works) and showing
+    each step as a progress note, when the runner can stream; else capture, then write the log."""
+    stream = getattr(runner, "stream", None)
+    if stream is None:
+        result = runner.run(cmd)
+        log_path.write_text(result.stdout + result.stderr)
+        return result
+    with log_path.open("w") as log:
+
+        def on_line(line: str) -> None:
+            log.write(line + "\n")
+            log.flush()
+            step = _STEP_RE.match(line)
+            if step:
+                short = step.group(2) if len(step.group(2)) <= 60 else step.group(2)[:57] + "..."
+                progress.note(f"  step {step.group(1)}: {short}")
+
+        return stream(cmd, on_line)
 
 
 _STEP_RE = re.compile(r"^Step (\d+/\d+) : (.*)$", re.MULTILINE)
