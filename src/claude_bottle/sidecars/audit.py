@@ -13,8 +13,11 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from claude_bottle.sidecars.egress.inject import Scrubber
 
 __all__ = ["AuditLog", "audit_record"]
 
@@ -51,8 +54,11 @@ def audit_record(
 
 
 class AuditLog:
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, scrub: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> None:
         self.path = path
+        # Every sidecar's lines pass the bottle's secret scrubber (issue 6): a refused name or a quoted
+        # header may carry a secret, and the log lands on the host's disk.
+        self.scrub = scrub if scrub is not None else Scrubber()
         self._fd: int | None = None
 
     def _open(self) -> int:
@@ -62,6 +68,7 @@ class AuditLog:
         return self._fd
 
     def write(self, record: dict[str, Any]) -> None:
+        record = self.scrub(record)
         line = (json.dumps(record, separators=(",", ":"), sort_keys=False) + "\n").encode()
         try:
             os.write(self._open(), line)

@@ -240,6 +240,11 @@ class Scanner:
             if patterns:
                 yield from self._find_patterns(text, where)
 
+    def holds(self, text: str) -> bool:
+        """Whether a short ``text`` (a log field) carries one of the values in any known form."""
+        return any(True for _ in self._scan_field(text.encode("latin-1", "replace"), "", patterns=False,
+                                                  small=True))
+
     # -- the request -----------------------------------------------------------------------------------
     def scan(self, req: RequestParts, *, patterns: bool = True, skip_headers: frozenset[int] = frozenset()
              ) -> list[Finding]:

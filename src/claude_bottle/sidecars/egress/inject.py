@@ -21,11 +21,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .dlp import Finding, Needle, RequestParts, Scanner
 
-__all__ = ["Credential", "CredentialStore", "Decision", "Injection", "apply", "decide", "host_matches",
-           "parse_credentials"]
+__all__ = ["Credential", "CredentialStore", "Decision", "Injection", "Scrubber", "apply", "decide",
+           "host_matches", "parse_credentials"]
 
 # Where the host's ``docker exec -i`` writes them (``claude_bottle.secrets``): /dev/shm is a tmpfs in
 # every Docker container, so the values live in RAM only, and the agent (another container or VM) has
@@ -95,6 +96,28 @@ class CredentialStore:
             self.scanner = Scanner(needles(self.credentials))
             self._stamp = stamp
         return self.credentials, self.scanner
+
+
+WITHHELD = "[withheld: it carried a secret of this bottle]"
+
+
+class Scrubber:
+    """The last look at an audit line before it is written: a field carrying this bottle's secret or
+    placeholder in any form the scanner knows (a refused host name, a ``Host`` header quoted in a
+    reason, a DNS query name) is withheld, so no secret reaches the log on the host's disk."""
+
+    def __init__(self, store: CredentialStore | None = None) -> None:
+        self.store = store or CredentialStore()
+
+    def __call__(self, record: dict[str, Any]) -> dict[str, Any]:
+        try:
+            credentials, scanner = self.store.refresh()
+        except (OSError, ValueError, KeyError, TypeError):
+            return record  # nothing to compare with (and the proxy refuses every request meanwhile)
+        if not credentials:
+            return record
+        return {k: WITHHELD if isinstance(v, str) and len(v) >= 8 and scanner.holds(v) else v
+                for k, v in record.items()}
 
 
 def needles(credentials: tuple[Credential, ...]) -> list[Needle]:
