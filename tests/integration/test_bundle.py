@@ -314,6 +314,15 @@ def test_dns_refuses_everything_else_and_logs_it(bottle, name):
     assert (line["source"], line["verdict"], line["rule"]) == ("dns", "deny", "dns")
 
 
+def test_dns_over_tcp_answers_the_same(bottle):
+    packet = dns_query("example.com")
+    framed = struct.pack("!H", len(packet)) + packet
+    escaped = "".join(f"\\x{b:02x}" for b in framed)
+    script = 'exec 3<>"/dev/tcp/$2/53"; printf "%b" "$1" >&3; timeout 3 cat <&3'
+    reply = bottle.sh(script, escaped, bottle.bundle_ip).stdout[2:]
+    assert reply[:2] == b"\xbe\xef" and struct.unpack("!H", reply[2:4])[0] & 0xF == 5
+
+
 def test_http2_is_judged_like_http1(bottle):
     rc, out, err = bottle.curl("--http2", "-v", "https://upstream.test/")
     assert (rc, out) == (0, "upstream says hello\n"), err

@@ -97,6 +97,37 @@ def test_malformed_and_nonstandard_queries(server):
             sock.recvfrom(4096)
 
 
+def ask_tcp(port: int, packet: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(struct.pack("!H", len(packet)) + packet[:5])
+        time.sleep(0.05)  # a query split across segments is reassembled
+        sock.sendall(packet[5:])
+        data = b""
+        while len(data) < 2 or len(data) < 2 + struct.unpack("!H", data[:2])[0]:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    return data[2:]
+
+
+def test_tcp_gets_the_same_answers(server):
+    port, log = server
+    reply = ask_tcp(port, query("git-gate"))
+    assert rcode(reply) == 0 and reply[-4:] == socket.inet_aton("127.0.0.1")
+    reply = ask_tcp(port, query("tcp-exfil.example.net"))
+    assert rcode(reply) == dns.RCODE_REFUSED
+    assert json.loads(log.read_text().splitlines()[-1])["host"] == "tcp-exfil.example.net"
+
+
+def test_a_silent_tcp_client_does_not_stop_udp_for_long(server):
+    port, _ = server
+    with socket.create_connection(("127.0.0.1", port), timeout=5):
+        started = time.monotonic()
+        assert rcode(ask(port, query("egress"))) == 0
+        assert time.monotonic() - started < dns.TCP_TIMEOUT + 2
+
+
 def test_parse_query_rejects_compression_and_truncation():
     packet = query("egress")
     assert dns.parse_query(packet) is not None

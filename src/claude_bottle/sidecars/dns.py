@@ -4,7 +4,8 @@ Nothing is ever forwarded, so a DNS query cannot carry data out of the bottle (n
 recursive resolver). Each ``egress``/``git-gate``/``supervise`` query is answered with the bundle's
 address on the interface the query arrived on (one socket per local IPv4 address), so the agent reaches
 the bundle on its own network. AAAA and other types for those names get an empty NOERROR (the client
-falls back to A); any other name gets REFUSED and a deny line in the audit log (rule ``dns``).
+falls back to A); any other name gets REFUSED and a deny line in the audit log (rule ``dns``). UDP and
+TCP are both answered, so a resolver that retries over TCP gets the same REFUSED.
 
 Stdlib only. Run as ``python3 -m claude_bottle.sidecars.dns [CONFIG]`` (the bundle's init does).
 """
@@ -30,6 +31,7 @@ RCODE_FORMERR, RCODE_SERVFAIL, RCODE_NOTIMP, RCODE_REFUSED = 1, 2, 4, 5
 _TYPES = {1: "A", 2: "NS", 5: "CNAME", 6: "SOA", 12: "PTR", 15: "MX", 16: "TXT", 28: "AAAA", 33: "SRV",
           65: "HTTPS", 255: "ANY"}
 TTL = 60
+TCP_TIMEOUT = 2.0
 
 
 @dataclass(frozen=True)
@@ -96,39 +98,71 @@ def _refused_packet(packet: bytes) -> bytes | None:
     return struct.pack("!HHHHHH", ident, 0x8000 | (flags & 0x7900) | RCODE_FORMERR, 0, 0, 0, 0)
 
 
+def _respond(packet: bytes, names: tuple[str, ...], address: str, peer: str, audit: AuditLog) -> bytes | None:
+    query = parse_query(packet)
+    if query is None:
+        return _refused_packet(packet)
+    reply, known = answer(query, names, address)
+    if not known:
+        audit.write(audit_record(
+            source="dns", kind="dns", method=_TYPES.get(query.qtype, str(query.qtype)),
+            host=query.name, port=None, verdict="deny", rule="dns",
+            reason="the bottle's resolver answers only the bundle's own names", client=peer,
+        ))
+    return reply
+
+
+def _serve_tcp(conn: socket.socket, names: tuple[str, ...], address: str, audit: AuditLog) -> None:
+    """One query over TCP (two-byte length prefix), then close. A short timeout: a client that
+    stalls here only delays its own bottle's lookups."""
+    with conn:
+        conn.settimeout(TCP_TIMEOUT)
+        try:
+            data = b""
+            while len(data) < 2 or len(data) < 2 + struct.unpack("!H", data[:2])[0]:
+                chunk = conn.recv(65537)
+                if not chunk:
+                    return
+                data += chunk
+            reply = _respond(data[2:2 + struct.unpack("!H", data[:2])[0]], names, address,
+                             conn.getpeername()[0], audit)
+            if reply is not None:
+                conn.sendall(struct.pack("!H", len(reply)) + reply)
+        except OSError:
+            return
+
+
 def serve(names: tuple[str, ...], port: int, audit: AuditLog, addresses: list[str] | None = None) -> None:
     addrs = addresses if addresses is not None else [
         str(i.interface.ip) for i in netinfo.interfaces() if i.interface.version == 4
     ]
     sel = selectors.DefaultSelector()
     for addr in addrs:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        sock.bind((addr, port))
-        sel.register(sock, selectors.EVENT_READ, addr)
-    print(f"claude-bottle dns: answering {', '.join(names)} on {', '.join(addrs)} port {port}",
+        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        udp.bind((addr, port))
+        sel.register(udp, selectors.EVENT_READ, addr)
+        tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        tcp.bind((addr, port))
+        tcp.listen(16)
+        sel.register(tcp, selectors.EVENT_READ, addr)
+    print(f"claude-bottle dns: answering {', '.join(names)} on {', '.join(addrs)} port {port} (udp, tcp)",
           file=sys.stderr, flush=True)
     while True:
         for key, _ in sel.select():
             sock = key.fileobj
             assert isinstance(sock, socket.socket)
             try:
+                if sock.type == socket.SOCK_STREAM:
+                    conn, _ = sock.accept()
+                    _serve_tcp(conn, names, key.data, audit)
+                    continue
                 packet, peer = sock.recvfrom(4096)
-            except OSError:
-                continue
-            query = parse_query(packet)
-            if query is None:
-                reply = _refused_packet(packet)
+                reply = _respond(packet, names, key.data, peer[0], audit)
                 if reply is not None:
                     sock.sendto(reply, peer)
+            except OSError:
                 continue
-            reply, known = answer(query, names, key.data)
-            if not known:
-                audit.write(audit_record(
-                    source="dns", kind="dns", method=_TYPES.get(query.qtype, str(query.qtype)),
-                    host=query.name, port=None, verdict="deny", rule="dns",
-                    reason="the bottle's resolver answers only the bundle's own names", client=peer[0],
-                ))
-            sock.sendto(reply, peer)
 
 
 def main(argv: list[str] | None = None) -> int:
