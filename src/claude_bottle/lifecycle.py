@@ -126,11 +126,14 @@ def _ready_backend(
 
 
 def _dry_prepare(backend: Backend, spec: BottleSpec) -> BottlePlan:
+    # The rendered files stay in the temporary stage dir so the user can read what `up` would use
+    # (the plan names them); a failed prepare leaves nothing.
     stage = Path(tempfile.mkdtemp(prefix="claude-bottle-stage-"))
     try:
         return backend.prepare(spec=spec, stage_dir=stage)
-    finally:
+    except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
+        raise
 
 
 def _launch(
@@ -162,7 +165,7 @@ def up(
     request: UpRequest, *, settings: Settings, runner: Runner, hooks: UpHooks, environ: Mapping[str, str]
 ) -> UpResult:
     """Start a bottle (or, with ``dry_run``, only prepare and return its plan: nothing is created
-    outside a temporary stage dir, which is gone again when this returns)."""
+    outside a temporary stage dir, which holds the rendered files the plan names)."""
     from claude_bottle.manifest.loader import resolve_definitions  # noqa: PLC0415 - yaml is slow to import
     from claude_bottle.manifest.secrets import collect_secret_values  # noqa: PLC0415
 

@@ -213,6 +213,7 @@ def plan_json(plan: BottlePlan) -> dict[str, object]:
         "allowed_hosts": list(plan.allowed_hosts),
         "networks": list(plan.networks),
         "state_dir": str(spec.state_dir),
+        "stage_dir": str(plan.stage_dir) if plan.stage_dir else None,
         "cwd": str(spec.cwd),
         "workspace": spec.workspace,
         "details": {str(k): str(v) for k, v in plan.details},

@@ -15,6 +15,7 @@ from claude_bottle import gitwork, lifecycle
 from claude_bottle.backends import registry
 from claude_bottle.backends.base import NullProgress, Problem
 from claude_bottle.config import load_settings
+from claude_bottle.errors import BottleError
 from claude_bottle.runner import SubprocessRunner
 from claude_bottle.state import StateDir
 from claude_bottle.testing import FakeBackend, fake_backend
@@ -50,8 +51,22 @@ def test_dry_run_creates_nothing(cli, fake, cb_home, tmpdir_):
         result = cli("up", "--dry-run", "--backend", "fake")
     assert result.exit_code == 0, result.output
     assert "1 host allowed (api.anthropic.com)" in result.stdout
-    assert len(stages) == 1 and stages[0].parent == tmpdir_ and not stages[0].exists()
-    assert everything(cb_home) == [] and everything(tmpdir_) == []
+    # Only the temporary stage dir exists afterwards, holding what prepare rendered, and it is named.
+    assert len(stages) == 1 and stages[0].parent == tmpdir_ and stages[0].is_dir()
+    assert str(stages[0]) in result.stderr.replace("\n", "")
+    assert everything(cb_home) == [] and [p.name for p in tmpdir_.iterdir()] == [stages[0].name]
+    assert (stages[0] / "fake.json").is_file()
+
+
+def test_failed_dry_run_leaves_no_stage_dir(cli, fake, cb_home, tmpdir_):
+    def prepare(self, *, spec, stage_dir):
+        (stage_dir / "half.toml").write_text("x")
+        raise BottleError("cannot render")
+
+    with fake_backend("fake", prepare=prepare):
+        result = cli("up", "--dry-run", "--backend", "fake")
+    assert result.exit_code == 1
+    assert everything(tmpdir_) == [] and everything(cb_home) == []
 
 
 def test_dry_run_json_is_the_plan(cli, fake, cb_home):

@@ -92,5 +92,7 @@ def up(  # keyword-only: Typer passes every parameter by name
             hooks.ui.print_json(hooks.ui.plan_json(result.plan))
         else:
             hooks.ui.out().print(hooks.ui.plan_table(result.plan))
+        if result.plan.stage_dir is not None:
+            hooks.ui.note(f"rendered files kept in {result.plan.stage_dir} (nothing else was created)")
         return
     raise typer.Exit(_finish(result, hooks))
