@@ -367,6 +367,14 @@ def test_real_key_arrives_only_in_its_header(bottle: Bottle, recorder: Recorder)
     assert rec["host"] == "fake-anthropic.test" and rec["method"] == "POST" and rec["path"] == "/v1/messages"
 
 
+def test_no_credential_over_plain_http(bottle: Bottle, recorder: Recorder) -> None:
+    ph = _placeholders(bottle)["ANTHROPIC_API_KEY"]
+    before = len(recorder.received())
+    status, body = bottle.curl("http://fake-anthropic.test/v1/messages", "-H", f"x-api-key: {ph}", "-d", "{}")
+    assert status == 403 and "plain HTTP" in body, body
+    assert len(recorder.received()) == before
+
+
 def test_a_host_reflecting_the_key_shows_the_agent_only_its_placeholder(bottle: Bottle) -> None:
     ph = _placeholders(bottle)["ANTHROPIC_API_KEY"]
     status, body = bottle.curl("https://fake-anthropic.test/echo", "-H", f"x-api-key: {ph}")

@@ -186,3 +186,11 @@ def test_scrubber_withholds_any_field_carrying_a_value(tmp_path: Path, creds: tu
     assert first["host"] == first["reason"] == first["path"] == WITHHELD
     assert first["source"] == "dns" and second["host"] == "api.anthropic.com"
     assert hexed[:40] not in log.read_text() and ph not in log.read_text()
+
+
+def test_no_injection_over_plain_http(creds: tuple[Credential, ...]) -> None:
+    ph = by_name(creds, "ANTHROPIC_API_KEY").placeholder
+    r = RequestParts("POST", ANTHROPIC, "/v1/messages", (("x-api-key", ph),), b"{}", scheme="http")
+    d = decide(r, creds, Scanner(needles(creds)))
+    assert d.refused and not d.injections
+    assert "over plain HTTP" in d.reason(ANTHROPIC) and "https://api.anthropic.com" in d.reason(ANTHROPIC)

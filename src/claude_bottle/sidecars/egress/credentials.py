@@ -42,7 +42,8 @@ def request_parts(request: Any, host: str) -> RequestParts | None:
     if body is None:
         return None
     headers = tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.fields)
-    return RequestParts(method=request.method, host=host, path=request.path, headers=headers, body=body)
+    return RequestParts(method=request.method, host=host, path=request.path, headers=headers, body=body,
+                        scheme=getattr(request, "scheme", "https"))
 
 
 class CredentialCheck:

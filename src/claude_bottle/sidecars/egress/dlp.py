@@ -96,6 +96,7 @@ class Finding:
             "secret": f"the value of secret {self.secret}",
             "placeholder": f"the placeholder of secret {self.secret}",
             "unreadable-body": f"a body in {self.encoding} encoding, which cannot be scanned",
+            "plain-http": f"the placeholder of secret {self.secret} over plain HTTP",
         }.get(self.kind, f"a secret-shaped string ({self.kind})")
         how = f" ({self.encoding})" if self.encoding and self.kind != "unreadable-body" else ""
         return f"{self.where} carries {what}{how}"
@@ -126,6 +127,7 @@ class RequestParts:
     path: str
     headers: tuple[tuple[str, str], ...] = ()
     body: bytes = field(default=b"", repr=False)
+    scheme: str = "https"
 
     def header(self, name: str) -> list[str]:
         return [v for k, v in self.headers if k.lower() == name.lower()]

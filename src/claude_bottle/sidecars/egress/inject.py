@@ -168,6 +168,8 @@ class Decision:
             return text + " (a bottle's secrets go only to the hosts its definition names for them)"
         if kinds <= {"unreadable-body"}:
             return text + " (send the body without Content-Encoding so it can be scanned)"
+        if kinds <= {"plain-http", "unreadable-body"}:
+            return text + f" (credentials go only over HTTPS: use https://{host})"
         return text + f" (if {host} must receive such tokens, set dlp_exempt: true on its egress.allow rule)"
 
 
@@ -184,6 +186,8 @@ def decide(req: RequestParts, credentials: tuple[Credential, ...], scanner: Scan
         f for f in scanner.scan(req, patterns=not dlp_exempt, skip_headers=frozenset(s.index for s in slots))
         if not (f.kind == "placeholder" and f.secret in own)
     )
+    if req.scheme != "https":  # a real value never crosses the network in clear text
+        findings += tuple(Finding("plain-http", f"header {s.header.lower()}", s.name) for s in slots)
     return Decision(findings=findings, injections=() if findings else tuple(slots))
 
 
