@@ -504,6 +504,7 @@ def test_claude_code_works_with_either_credential(bottle: Bottle, recorder: Reco
 
 
 def test_every_event_is_in_logs_egress_json(bottle: Bottle, env: Env) -> None:
+    """Runs last (file order): reads the events every test above caused in this module's bottle."""
     out = env.cli("logs", bottle.slug, "--egress", "--json")
     for value in (REAL_KEY, REAL_OAUTH):
         assert not any(enc in out.stdout for enc in _encodings(value).values())
