@@ -17,7 +17,7 @@ import lzma
 import zipfile
 import zlib
 from collections.abc import Iterator
-from typing import IO
+from typing import Protocol
 
 __all__ = ["MAX_DEPTH", "MAX_UNPACKED", "unpack"]
 
@@ -44,6 +44,10 @@ _ERRORS = (OSError, EOFError, ValueError, RuntimeError, NotImplementedError, lzm
            zipfile.BadZipFile)
 
 
+class _Readable(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
 class _OverBudget(Exception):
     pass
 
@@ -52,7 +56,7 @@ def _kind(data: bytes) -> str | None:
     return next((kind for magic, kind in _MAGIC if data.startswith(magic)), None)
 
 
-def _read(stream: IO[bytes], budget: list[int]) -> bytes:
+def _read(stream: _Readable, budget: list[int]) -> bytes:
     out = []
     while chunk := stream.read(min(_CHUNK, budget[0] + 1)):
         budget[0] -= len(chunk)
