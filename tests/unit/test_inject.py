@@ -19,7 +19,6 @@ from claude_bottle.sidecars.egress.inject import (
     Scrubber,
     apply,
     decide,
-    host_matches,
     needles,
     parse_credentials,
 )
@@ -76,8 +75,8 @@ def test_wildcard_host_and_trailing_dot(creds: tuple[Credential, ...]) -> None:
     gh = by_name(creds, "GH_TOKEN")
     _, out = run(creds, "API.GitHub.com.", (("Authorization", f"token {gh.placeholder}"),))
     assert out[0][1] == f"token {gh.value}"
-    assert host_matches("*.github.com", "api.github.com") and not host_matches("*.github.com", "github.com")
-    assert not host_matches("*.github.com", "github.com.evil.net")
+    assert gh.serves("api.github.com") and gh.serves("a.b.github.com") and not gh.serves("github.com")
+    assert not gh.serves("github.com.evil.net") and not gh.serves("127.0.0.1")
 
 
 @pytest.mark.parametrize("where", ["header", "other-header", "query", "path", "body", "base64-body"])

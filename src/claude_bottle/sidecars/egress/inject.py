@@ -24,23 +24,15 @@ from pathlib import Path
 from typing import Any
 
 from .dlp import Finding, Needle, RequestParts, Scanner
+from .hosts import HostError, matches, normalize_host, normalize_pattern
 
 __all__ = ["Credential", "CredentialStore", "Decision", "Injection", "Scrubber", "apply", "decide",
-           "host_matches", "parse_credentials"]
+           "parse_credentials"]
 
 # Where the host's ``docker exec -i`` writes them (``claude_bottle.secrets``): /dev/shm is a tmpfs in
 # every Docker container, so the values live in RAM only, and the agent (another container or VM) has
 # no view of it.
 CREDENTIALS_FILE = Path("/dev/shm/claude-bottle/credentials.json")  # noqa: S108 - the bundle's tmpfs
-
-
-def host_matches(pattern: str, host: str) -> bool:
-    """``*.example.com`` matches names below example.com (not example.com itself); else exact."""
-    host = host.lower().rstrip(".")
-    pattern = pattern.lower().rstrip(".")
-    if pattern.startswith("*."):
-        return host.endswith(pattern[1:])
-    return host == pattern
 
 
 @dataclass(frozen=True)
@@ -58,7 +50,12 @@ class Credential:
         return self.format.replace("{value}", value)
 
     def serves(self, host: str) -> bool:
-        return any(host_matches(pattern, host) for pattern in self.hosts)
+        """Whether ``host`` is one of this secret's hosts, compared as the allowlist compares them."""
+        try:
+            canonical = normalize_host(host)
+            return any(matches(normalize_pattern(pattern), canonical) for pattern in self.hosts)
+        except (HostError, ValueError):
+            return False
 
     def to_json(self) -> dict[str, object]:
         return {"name": self.name, "placeholder": self.placeholder, "hosts": list(self.hosts),
