@@ -23,6 +23,8 @@ import pytest
 from tests.integration.dockerkit import TEST_LABEL, Env, docker
 from tests.integration.upstream import Upstream
 
+from claude_bottle.identity import Names
+
 pytestmark = pytest.mark.integration
 
 OUTSIDE_NAME = "deb.debian.org"  # resolves on this host, so a leak would show as an answer
@@ -36,11 +38,11 @@ class Bottle:
 
     @property
     def agent(self) -> str:
-        return f"claude-bottle-{self.slug}"
+        return Names(self.slug).agent
 
     @property
     def bundle(self) -> str:
-        return f"claude-bottle-sidecars-{self.slug}"
+        return Names(self.slug).bundle
 
     def sh(self, script: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         """Run ``script`` in the agent as the agent user, as the agent itself would."""
