@@ -12,14 +12,17 @@ from __future__ import annotations
 import json
 import shutil
 import socket
+import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from claude_bottle import identity
+from claude_bottle import gitwork, identity
 from claude_bottle.backends.base import NullProgress, SecretValues
 from claude_bottle.config import load_settings
 from claude_bottle.errors import BottleError
+from claude_bottle.manifest.model import GitDef, GitRemote
 from claude_bottle.runner import Command, SubprocessRunner
 from claude_bottle.state import StateDir
 from claude_bottle.testing import builtin_spec, check_backend
@@ -162,3 +165,76 @@ def test_subnet_taken_between_prepare_and_launch(backend: SmolmachinesBackend) -
         RUNNER.run(Command(("docker", "network", "rm", intruder), check=False))
         backend.down(slug=spec.slug)
         shutil.rmtree(spec.state_dir, ignore_errors=True)
+
+
+def _git(*args: str, cwd: Path | None = None) -> str:
+    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@t", "GIT_CONFIG_NOSYSTEM": "1", "HOME": str(cwd or "/")}
+    return RUNNER.run(Command(("git", *args), cwd=cwd, env=env)).stdout.strip()
+
+
+def test_git_workspace_through_the_gate(backend: SmolmachinesBackend, fake_smolvm: object, tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``up`` in a repository: the bundle mounts the bottle's mirror and publishes git-gate's 8418 on the
+    bundle address at its allocated port, the remotes' credentials reach the gate through stdin, and the
+    guest clones ``/workspace`` from that address with ``agent_clone_commands`` through ``machine exec``
+    (recorded by the fake smolvm). The clone itself is replayed from the host against the real gate."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    _git("init", "--quiet", "--initial-branch=main", cwd=repo)
+    (repo / "README").write_text("hello\n")
+    _git("add", "README", cwd=repo)
+    _git("commit", "--quiet", "-m", "first", cwd=repo)
+    head = _git("rev-parse", "HEAD", cwd=repo)
+    monkeypatch.setenv("CB_TEST_GIT_TOKEN", "tok-" + "x" * 20)
+    base = builtin_spec(settings=backend.settings, cwd=repo)
+    remote = GitRemote(name="origin", url="https://git.example.com/r.git", token_env="CB_TEST_GIT_TOKEN")
+    spec = replace(base, workspace=True, bottle=replace(base.bottle, git=GitDef(remotes=(remote,))))
+    state = StateDir(spec.state_dir)
+    state.create(agent=spec.agent.name, bottle=spec.bottle.name, backend="smolmachines", cwd=spec.cwd)
+    plan = backend.prepare(spec=spec, stage_dir=spec.state_dir / "stage")
+    alloc = dict(plan.data["allocation"])  # type: ignore[call-overload]
+    address, gate_port = alloc["bundle_address"], int(alloc["ports"]["git-gate"])
+    names = identity.Names(spec.slug)
+    try:
+        services = backend.launch(plan=plan, secrets=SecretValues(), progress=NullProgress()).services
+        assert services == ("egress", "git-gate")
+        # The guest's clone: every command of agent_clone_commands, in order, as the agent user.
+        execs = [c[c.index("--") + 1:] for c in fake_smolvm.calls()  # type: ignore[attr-defined]
+                 if "exec" in c and c[c.index("--user") + 1] == "claude"]
+        expected = gitwork.agent_clone_commands(slug=spec.slug, bottle=spec.bottle, host=address,
+                                                port=gate_port)
+        assert "tar --extract" in execs[0][-1]  # the prompt; the directory is not copied
+        assert execs[1:] == [["env", "HOME=/home/claude", *argv] for argv in expected]
+        assert [f"http://{address}:{gate_port}/workspace.git", "/workspace"] in [a[-2:] for a in expected]
+        # The bundle: the mirror mounted read-write, the gate published on the bundle address only.
+        info = json.loads(RUNNER.run(Command(("docker", "container", "inspect", names.bundle))).stdout)[0]
+        mounts = {m["Destination"]: m for m in info["Mounts"]}
+        assert mounts[gitwork.GIT_MOUNT]["Source"] == str(spec.state_dir / "git")
+        assert mounts[gitwork.GIT_MOUNT]["RW"] is True
+        bindings = info["HostConfig"]["PortBindings"]
+        assert bindings["8418/tcp"] == [{"HostIp": address, "HostPort": str(gate_port)}]
+        for other in sorted({"127.0.0.1", *_host_ipv4s()} - {address}):
+            assert not _connects(other, gate_port), f"git-gate port {gate_port} reachable on {other}"
+        # The credential is in the gate's tmpfs, not in its environment or on disk.
+        stored = RUNNER.run(Command(("docker", "exec", names.bundle, "cat",
+                                     "/dev/shm/claude-bottle/git/origin.token"))).stdout
+        assert stored == "tok-" + "x" * 20
+        assert "CB_TEST_GIT_TOKEN" not in json.dumps(info["Config"]["Env"])
+        # What the guest's clone gets, fetched the same way from the host: the user's HEAD on the branch.
+        clone = tmp_path / "clone"
+        for _ in range(20):
+            res = RUNNER.run(Command(("git", "clone", "--quiet", "--branch", f"claude/{spec.slug}",
+                                      f"http://{address}:{gate_port}/workspace.git", str(clone)),
+                                     check=False, env={"GIT_CONFIG_NOSYSTEM": "1", "HOME": str(tmp_path)}))
+            if res.ok:
+                break
+            time.sleep(0.5)
+        assert res.ok, res.stderr
+        assert _git("rev-parse", "HEAD", cwd=clone) == head
+        assert (clone / "README").read_text() == "hello\n"
+    finally:
+        report = backend.down(slug=spec.slug)
+        shutil.rmtree(spec.state_dir, ignore_errors=True)
+    assert not report.failed
+    assert _ours(spec.slug) == []

@@ -129,7 +129,31 @@ def test_full_pool_fails_with_one_line(backend: SmolmachinesBackend, tmp_path: P
 
 def test_sidecars_follow_the_bottle(backend: SmolmachinesBackend) -> None:
     spec = builtin_spec(settings=backend.settings)
-    assert prepare.active_sidecars(spec) == ("egress",)
+    assert prepare.active_sidecars(spec, git=False) == ("egress",)
+    # Remotes alone do not start the gate's port: without a git workspace it has no mirror to serve.
     bottle = replace(spec.bottle, supervise=True,
                      git=GitDef(remotes=(GitRemote(name="origin", url="https://example.com/r.git"),)))
-    assert prepare.active_sidecars(replace(spec, bottle=bottle)) == ("egress", "git-gate", "supervise")
+    with_all = replace(spec, bottle=bottle)
+    assert prepare.active_sidecars(with_all, git=False) == ("egress", "supervise")
+    assert prepare.active_sidecars(with_all, git=True) == ("egress", "git-gate", "supervise")
+
+
+def test_a_git_workspace_gets_the_gate_port(backend: SmolmachinesBackend, tmp_path: Path) -> None:
+    """``up`` inside a repository: git-gate is a sidecar with its own port on the bundle address, the
+    plan says the workspace is a clone from it, and the guest learns the gate's URL."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    RUNNER.run(Command(("git", "init", "--quiet", str(repo))))
+    spec = replace(builtin_spec(settings=backend.settings, cwd=repo), workspace=True)
+    plan = backend.prepare(spec=spec, stage_dir=tmp_path / "stage")
+    assert plan.sidecars == ("egress", "git-gate")
+    alloc = dict(plan.data["allocation"])  # type: ignore[call-overload]
+    ports, address = alloc["ports"], alloc["bundle_address"]
+    assert set(ports) == {"egress", "git-gate"} and ports["egress"] != ports["git-gate"]
+    details = dict(plan.details)
+    assert details["workspace"] == (f"clone of {repo} (branch claude/{spec.slug}) from git-gate at "
+                                    f"http://{address}:{ports['git-gate']}")
+    doc = tomllib.loads((tmp_path / "stage" / "Smolfile").read_text())
+    assert f"CLAUDE_BOTTLE_GIT_GATE_URL=http://{address}:{ports['git-gate']}" in doc["env"]
+    assert doc["network"] == {"allow_cidrs": [f"{address}/32"]}  # the gate needs no other address
+    assert not spec.state_dir.exists()  # the mirror is made at launch, not by a dry run

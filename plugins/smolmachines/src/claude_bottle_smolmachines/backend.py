@@ -9,6 +9,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import ClassVar
 
+from claude_bottle import gitwork
 from claude_bottle.backends.base import (
     ActiveBottle,
     Backend,
@@ -85,13 +86,20 @@ class SmolmachinesBackend(Backend):
         names = Names(spec.slug)
         refs = docker_images.image_refs(self.settings, runner=self.runner)
         env, secret_names = literal_env(spec)
-        sidecars = prepare.active_sidecars(spec)
+        repo = gitwork.find_repo(self.runner, spec.cwd) if spec.workspace else None
+        sidecars = prepare.active_sidecars(spec, git=repo is not None)
         allocation = prepare.allocate(slug=spec.slug, sidecars=sidecars, runner=self.runner,
                                       settings=self.settings)
         archive = images.planned_archive(self.settings, refs.agent, images.image_id(self.runner, refs.agent))
         render_stage(spec=spec, stage_dir=stage_dir, settings=self.settings)
         sf_spec = prepare.smolfile_spec(image=str(archive), literal_env=env, allocation=allocation)
         smolfile = prepare.write_smolfile(stage_dir, sf_spec)
+        workspace = str(spec.cwd) if spec.workspace else None
+        shown = f"copy of {workspace} at /workspace" if workspace else "none"
+        if repo is not None:
+            extra = " + uncommitted changes" if spec.with_uncommitted else ""
+            gate = gitwork.gate_url(allocation.bundle_address, allocation.ports["git-gate"])
+            shown = f"clone of {repo} (branch claude/{spec.slug}{extra}) from git-gate at {gate}"
         data = {
             "sidecars_image": refs.sidecars,
             "agent_image": refs.agent,
@@ -99,7 +107,7 @@ class SmolmachinesBackend(Backend):
             "secret_env_names": list(secret_names),
             "allocation": allocation.to_data(),
             "smolfile": str(smolfile),
-            "workspace": str(spec.cwd) if spec.workspace else None,
+            "workspace": workspace,
         }
         return BottlePlan(
             spec=spec, backend=self.NAME,
@@ -107,7 +115,7 @@ class SmolmachinesBackend(Backend):
             sidecars=sidecars, allowed_hosts=spec.bottle.egress.hosts, networks=(names.bundle_net,),
             stage_dir=stage_dir,
             details=prepare.details(names=names, allocation=allocation, smolfile=smolfile,
-                                    agent_image=refs.agent),
+                                    agent_image=refs.agent, workspace=shown),
             data=data,
         )
 
@@ -132,6 +140,19 @@ class SmolmachinesBackend(Backend):
         # Placeholders are not secret, but they travel like secrets: by reference, never in argv.
         secret_env = {**{n: secrets.env[n] for n in env_names}, **creds.agent_env}
         workspace = data.get("workspace")
+        git_creds: Command | None = None
+        clone: tuple[tuple[str, ...], ...] = ()
+        # The gate's port was allocated at prepare, when the workspace was a repository: only then
+        # is it a clone (issue 5); the mirror lives in the state dir and is mounted into the bundle.
+        ws = None
+        if "git-gate" in allocation.ports:
+            ws = gitwork.prepare_workspace(runner=self.runner, spec=spec, state_dir=spec.state_dir)
+        if ws is not None:
+            git_creds = gitwork.credentials_command(container=Names(spec.slug).bundle, bottle=spec.bottle)
+            clone = tuple(tuple(argv) for argv in gitwork.agent_clone_commands(
+                slug=spec.slug, bottle=spec.bottle, host=allocation.bundle_address,
+                port=allocation.ports["git-gate"]))
+            workspace = None
         inp = LaunchInputs(
             slug=spec.slug, agent_name=spec.agent.name, home=str(self.settings.home),
             sidecars_image=refs.sidecars, smolfile=smolfile, guest_subnet=str(allocation.guest_subnet),
@@ -139,9 +160,10 @@ class SmolmachinesBackend(Backend):
             ports=allocation.ports, container_ports={n: prepare.SIDECAR_PORTS[n] for n in allocation.ports},
             stage_dir=stage_dir, logs_dir=spec.state_dir / "logs", secret_env_names=tuple(sorted(secret_env)),
             prompt=spec.agent.prompt, workspace=Path(str(workspace)) if workspace else None,
+            git_dir=spec.state_dir / "git" if ws is not None else None, git_clone=clone,
         )
         services = run_launch(runner=self.runner, smolvm=self.smolvm, inp=inp, secret_env=secret_env,
-                              progress=progress, credentials=creds)
+                              progress=progress, credentials=creds, git_credentials=git_creds)
         return Bottle(slug=spec.slug, backend=self.NAME, state_dir=spec.state_dir, services=services)
 
     def down(self, *, slug: str) -> CleanupReport:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from claude_bottle.errors import BottleError
+from claude_bottle.gitwork import GIT_MOUNT
 from claude_bottle.identity import Names, labels
 from claude_bottle.runner import Command
 from claude_bottle.secrets import CredentialSet, delivery_command
@@ -53,6 +54,8 @@ class LaunchInputs:
     secret_env_names: tuple[str, ...]
     prompt: str
     workspace: Path | None
+    git_dir: Path | None = None                  # <state_dir>/git when the workspace is a git clone
+    git_clone: tuple[tuple[str, ...], ...] = ()  # argv run as the agent user to clone it (issue 5)
 
     def labels(self, role: str) -> dict[str, str]:
         return labels(slug=self.slug, backend=BACKEND, role=role, agent=self.agent_name, home=self.home)
@@ -73,7 +76,8 @@ def bundle_spec(inp: LaunchInputs, names: Names) -> bundle_mod.BundleSpec:
         name=names.bundle, image=inp.sidecars_image, labels=inp.labels("sidecars"),
         networks=(bundle_mod.NetworkAttach(names.bundle_net),), publish=publish,
         mounts=(bundle_mod.Mount(inp.stage_dir, CONFIG_DIR, read_only=True),
-                bundle_mod.Mount(inp.logs_dir, LOG_DIR, read_only=False)),
+                bundle_mod.Mount(inp.logs_dir, LOG_DIR, read_only=False),
+                *((bundle_mod.Mount(inp.git_dir, GIT_MOUNT, read_only=False),) if inp.git_dir else ())),
     )
 
 
@@ -85,13 +89,15 @@ def secret_refs(names: tuple[str, ...]) -> tuple[list[str], Callable[[Mapping[st
 
 
 def run_launch(*, runner: Runner, smolvm: Smolvm, inp: LaunchInputs, secret_env: Mapping[str, str],
-               progress: Progress, credentials: CredentialSet | None = None) -> tuple[str, ...]:
+               progress: Progress, credentials: CredentialSet | None = None,
+               git_credentials: Command | None = None) -> tuple[str, ...]:
     """``secret_env``: the guest's secret variables (values from the host, credential placeholders);
-    ``credentials``: the real values, delivered to the bundle through stdin (decision 0007)."""
+    ``credentials``: the real values, delivered to the bundle through stdin (decision 0007);
+    ``git_credentials``: the command handing git-gate its remotes' credentials the same way."""
     names = Names(inp.slug)
     undo: list[tuple[str, Callable[[], None]]] = []
     try:
-        _steps(runner, smolvm, inp, names, undo, _Secrets(secret_env, credentials), progress)
+        _steps(runner, smolvm, inp, names, undo, _Secrets(secret_env, credentials, git_credentials), progress)
     except BaseException as exc:
         failed = _undo(undo, progress)
         if isinstance(exc, BottleError):
@@ -106,6 +112,7 @@ def run_launch(*, runner: Runner, smolvm: Smolvm, inp: LaunchInputs, secret_env:
 class _Secrets:
     env: Mapping[str, str] = field(repr=False)
     credentials: CredentialSet | None = field(default=None, repr=False)
+    git_credentials: Command | None = field(default=None, repr=False)
 
 
 def _steps(runner: Runner, smolvm: Smolvm, inp: LaunchInputs, names: Names,  # noqa: PLR0917 - private
@@ -125,6 +132,9 @@ def _steps(runner: Runner, smolvm: Smolvm, inp: LaunchInputs, names: Names,  # n
     if secrets.credentials:
         with progress.phase("credentials"):
             runner.run(delivery_command(container=names.bundle, creds=secrets.credentials))
+    if secrets.git_credentials is not None:
+        with progress.phase("git credentials"):
+            runner.run(secrets.git_credentials)
     flags, values = secret_refs(inp.secret_env_names)
     secret_values = values(secrets.env)
     with progress.phase("machine create"):
@@ -135,6 +145,13 @@ def _steps(runner: Runner, smolvm: Smolvm, inp: LaunchInputs, names: Names,  # n
         smolvm.start(name=names.machine, secret_env=secret_values)
     with progress.phase("provision"):
         _provision(runner, smolvm, inp, names, progress)
+    if inp.git_clone:
+        with progress.phase("git clone"):
+            for argv in inp.git_clone:
+                # HOME explicitly: `git config --global` must land in the agent's own home whatever
+                # environment `machine exec --user` gives the command.
+                smolvm.exec(name=names.machine, user=AGENT_USER,
+                            argv=["env", f"HOME={provision.HOME}", *argv], timeout=120)
 
 
 def _provision(runner: Runner, smolvm: Smolvm, inp: LaunchInputs, names: Names, progress: Progress) -> None:

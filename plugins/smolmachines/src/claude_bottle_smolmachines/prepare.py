@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from claude_bottle.identity import Names
+from claude_bottle.sidecars.gitgate.config import DEFAULT_PORT as GATE_PORT
 from claude_bottle_smolmachines import alloc, hoststate
 from claude_bottle_smolmachines.leases import Lease, LeaseBook
 from claude_bottle_smolmachines.render import SmolfileSpec, agent_env, render_smolfile
@@ -38,7 +39,7 @@ __all__ = [
 
 SMOLFILE = "Smolfile"
 # Ports the bundle's programs listen on inside its container.
-SIDECAR_PORTS: Mapping[str, int] = {"egress": 3128, "git-gate": 8418, "supervise": 8420}
+SIDECAR_PORTS: Mapping[str, int] = {"egress": 3128, "git-gate": GATE_PORT, "supervise": 8420}
 
 
 @dataclass(frozen=True)
@@ -69,10 +70,11 @@ class Allocation:
                    ports={str(k): int(v) for k, v in ports.items()})
 
 
-def active_sidecars(spec: BottleSpec) -> tuple[str, ...]:
-    """The proxy always; git-gate when the bottle has git remotes; supervise when it asks for it."""
+def active_sidecars(spec: BottleSpec, *, git: bool) -> tuple[str, ...]:
+    """The proxy always; git-gate when the workspace is a git clone (``git``: ``up`` runs inside a
+    repository; without a mirror the gate serves nothing, remotes included); supervise when asked."""
     out = ["egress"]
-    if spec.bottle.git.remotes:
+    if git:
         out.append("git-gate")
     if spec.bottle.supervise:
         out.append("supervise")
@@ -118,8 +120,8 @@ def write_smolfile(stage_dir: Path, spec: SmolfileSpec) -> Path:
     return path
 
 
-def details(*, names: Names, allocation: Allocation, smolfile: Path,
-            agent_image: str) -> tuple[tuple[str, str], ...]:
+def details(*, names: Names, allocation: Allocation, smolfile: Path, agent_image: str,
+            workspace: str) -> tuple[tuple[str, str], ...]:
     ports = ", ".join(f"{name} {port}" for name, port in allocation.ports.items())
     return (
         ("machine", names.machine),
@@ -130,4 +132,5 @@ def details(*, names: Names, allocation: Allocation, smolfile: Path,
         ("egress allow list", f"{allocation.bundle_address}/32 only"),
         ("agent image", agent_image),
         ("Smolfile", str(smolfile)),
+        ("workspace", workspace),
     )
