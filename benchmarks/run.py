@@ -86,6 +86,8 @@ def bench_lifecycle(env: dict[str, str], cwd: Path, runs: int) -> dict[str, obje
         "down_median_s": round(med(cli_down), 3), "raw_down_median_s": round(med(raw_downs), 3),
         "down_ratio": round(med(cli_down) / med(raw_downs), 2),
         "up_phases_median_s": {k: round(med(v), 3) for k, v in phases.items()},
+        # the backend's own share: `up` minus the CLI's start-up, resolve and prepare
+        "launch_ratio": round(med(phases.get("launch", [0.0])) / med(raw_ups), 2),
         "up_all_s": [round(x, 3) for x in cli_up], "raw_up_all_s": [round(x, 3) for x in raw_ups],
     }
 
@@ -164,6 +166,7 @@ def _table(result: dict[str, object]) -> str:
         f"down               median {life['down_median_s']:.2f}s   "
         f"raw docker {life['raw_down_median_s']:.2f}s"
         f"   ratio {life['down_ratio']:.2f}x",
+        f"backend launch phase alone vs raw docker: {life['launch_ratio']:.2f}x",
         "up phases (median): " + ", ".join(f"{k} {v:.2f}s" for k, v in life["up_phases_median_s"].items()),
         f"proxy latency ({lat['requests']} HTTPS GETs): proxied p50 {lat['proxied_p50_ms']:.1f} ms "
         f"p95 {lat['proxied_p95_ms']:.1f} ms; direct p50 {lat['direct_p50_ms']:.1f} ms "
