@@ -282,6 +282,13 @@ class EgressAddon:
         assert flow.websocket is not None
         message = flow.websocket.messages[-1]
         if not message.from_client:
+            # What the server sends back passes the checks that read responses (a host reflecting the
+            # credential the proxy put into the upgrade request must not show it to the agent).
+            for check in self.checks:
+                hook = getattr(check, "server_message", None)
+                if hook is not None and hook(flow, message):
+                    message.drop()
+                    return
             return
         if flow.metadata.get(_WS_REFUSED):
             message.drop()

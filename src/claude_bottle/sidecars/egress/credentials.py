@@ -5,7 +5,8 @@ Registered by the addon in ``request_checks``. The addon calls it:
 * as a request check, after the allowlist allowed a request (scan, then inject: :func:`.inject.decide`);
 * ``check_host`` before it looks a name up (a sub-domain carrying a secret would reach DNS);
 * ``check_message`` for each WebSocket message the agent sends;
-* ``response`` for each response, to keep a reflected real value from reaching the agent.
+* ``response`` for each response, and ``server_message`` for each WebSocket message the server sends,
+  to keep a reflected real value from reaching the agent.
 
 It reads flows through mitmproxy's attributes only (``method``, ``path``, ``port``, ``headers.fields``,
 ``raw_content``, ``metadata``), without importing mitmproxy, so the host's tests drive it with small
@@ -167,3 +168,35 @@ class CredentialCheck:
                      "response to a request the proxy put a credential in may not show it to the agent\n",
                 {"Content-Type": "text/plain; charset=utf-8"})
 
+    def server_message(self, flow: Any, message: Any) -> bool:
+        """A WebSocket message from the server, on a connection whose upgrade request got a real value:
+        like :meth:`response`, the value is swapped for its placeholder, and a message still carrying
+        it in a form that cannot be swapped (encoded) is dropped. ``True`` means drop it."""
+        injected = flow.metadata.get(INJECTED)
+        if not injected:
+            return False
+        host, names = injected
+        loaded = self._load()
+        if isinstance(loaded, Refusal):
+            return True  # fail closed: without the values nothing can be checked
+        credentials = tuple(c for c in loaded[0] if c.name in names)
+        content = message.content or b""
+        swapped = [c for c in credentials if c.value.encode() in content]
+        for c in swapped:
+            content = content.replace(c.value.encode(), c.placeholder.encode())
+        if swapped:
+            message.content = content
+        left = Scanner(Needle("secret", c.name, c.value) for c in credentials).scan(
+            RequestParts("WEBSOCKET", host, "", body=content), patterns=False)
+        for c in swapped:
+            self.audit.write(audit_record(
+                source="egress", kind="redact", verdict="redact", rule=f"secret:{c.name}", host=host,
+                method="WEBSOCKET", port=flow.request.port, path=flow.request.path, secret=c.name,
+                reason=f"a WebSocket message carried the value of {c.name}; the agent got its placeholder"))
+        if left:
+            self.audit.write(audit_record(
+                source="egress", kind="redact", verdict="deny", rule="dlp-response", host=host,
+                method="WEBSOCKET", port=flow.request.port, path=flow.request.path,
+                reason="WebSocket message withheld from the agent: "
+                       + "; ".join(f.describe() for f in left)))
+        return bool(left)
