@@ -6,6 +6,7 @@ import base64
 import codecs
 import gzip
 import json
+import zlib
 from urllib.parse import quote
 
 import pytest
@@ -105,6 +106,28 @@ def test_secret_in_sub_domain_labels_hex_or_base32() -> None:
     b32 = base64.b32encode(b"x" + SECRET.encode()).decode().rstrip("=").lower()
     r = RequestParts("GET", ".".join(b32[i:i + 50] for i in range(0, len(b32), 50)) + ".example.com", "/")
     assert ("secret", "ANTHROPIC_API_KEY") in kinds(r)
+
+
+EVASIONS = {
+    "html-entities": "".join(f"&#{c};" for c in SECRET.encode()).encode(),
+    "html-hex-entities": "".join(f"&#x{c:x};" for c in SECRET.encode()).encode(),
+    "decimal-codes": ",".join(str(c) for c in SECRET.encode()).encode(),
+    "hex-codes": " ".join(f"0x{c:02x}" for c in SECRET.encode()).encode(),
+    "base64-of-base64": base64.b64encode(base64.b64encode(SECRET.encode())),
+    "zlib": zlib.compress(SECRET.encode()),
+    "base64-of-gzip-in-json": json.dumps({"f": base64.b64encode(gzip.compress(SECRET.encode())).decode()})
+    .encode(),
+}
+
+
+@pytest.mark.parametrize("label", sorted(EVASIONS))
+def test_secret_under_further_encodings(label: str) -> None:
+    assert ("secret", "ANTHROPIC_API_KEY") in kinds(req(body=EVASIONS[label])), label
+
+
+def test_text_that_looks_like_a_zlib_header_is_not_refused() -> None:
+    assert kinds(req(body=b"x^ marks the spot")) == set()
+    assert kinds(req(body=b"1, 2, 3, 4, 5, 6, 7, 8, 9, 10 and a list of numbers")) == set()
 
 
 def test_reversed_and_rot13_secret() -> None:

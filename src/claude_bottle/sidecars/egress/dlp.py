@@ -28,9 +28,9 @@ import quopri
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from urllib.parse import unquote_to_bytes
 
 from claude_bottle.sidecars.egress.unpack import MAX_UNPACKED, unpack
+from claude_bottle.sidecars.egress.views import base64_blobs, views
 
 __all__ = ["PATTERNS", "Finding", "Needle", "RequestParts", "Scanner"]
 
@@ -66,10 +66,6 @@ _WORD = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz01234567
 _ALNUM = b"abcdefghijklmnopqrstuvwxyz0123456789"
 _LOWER = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ", b"abcdefghijklmnopqrstuvwxyz")
 _NOT_ALNUM = bytes(b for b in range(256) if b not in _ALNUM + _ALNUM[:26].upper())
-_ESCAPE_HEX = re.compile(rb"\\(?:u00|x)([0-9A-Fa-f]{2})")
-# JSON and C escapes that would leave a stray letter in the reduced text ("\n" -> "n").
-_ESCAPE_CHARS = ((b"\\n", b"\n"), (b"\\r", b"\r"), (b"\\t", b"\t"), (b"\\/", b"/"), (b'\\"', b'"'),
-                 (b"\\b", b" "), (b"\\f", b" "))
 _IDENTITY = frozenset({"", "identity"})
 _ROT13 = bytes.maketrans(b"abcdefghijklmnopqrstuvwxyz", b"nopqrstuvwxyzabcdefghijklm")
 # Placeholders are tripwires, worth only the common encodings (each form costs a pass over the body).
@@ -151,35 +147,6 @@ def _encodings(value: bytes) -> Iterator[tuple[str, bytes]]:
     yield "rot13", _reduce(value).translate(_ROT13)
 
 
-def _views(data: bytes) -> Iterator[tuple[str, bytes]]:
-    """The field as sent, then with URL and backslash escapes undone (each labels what it undid)."""
-    yield "raw", data
-    seen = {data}
-    url = data
-    for _ in range(3):  # double- and triple-encoding
-        if b"%" not in url:
-            break
-        url = unquote_to_bytes(url)
-        if url in seen:
-            break
-        seen.add(url)
-        yield "url-encoded", url
-    for label, base in (("escaped", data), ("url-encoded", url)):
-        if b"\\" in base:
-            unescaped = _unescape(base)
-            if unescaped not in seen:
-                seen.add(unescaped)
-                yield label, unescaped
-
-
-def _unescape(data: bytes) -> bytes:
-    if b"\\u00" in data or b"\\x" in data:
-        data = _ESCAPE_HEX.sub(lambda m: binascii.unhexlify(m.group(1)), data)
-    for escaped, plain in _ESCAPE_CHARS:
-        data = data.replace(escaped, plain)
-    return data
-
-
 class Scanner:
     """Built once per set of needles (the proxy rebuilds it when its credentials change)."""
 
@@ -234,7 +201,7 @@ class Scanner:
                     break
 
     def _scan_field(self, data: bytes, where: str, *, patterns: bool, small: bool) -> Iterator[Finding]:
-        for view, text in _views(data):
+        for view, text in views(data):
             reduced = _reduce(text)
             yield from self._find_forms(reduced, where, view)
             if small or len(reduced) <= BODY_FRAGMENTS:
@@ -299,8 +266,10 @@ class Scanner:
         yield from self._scan_field(req.body, "body", patterns=patterns, small=False)
         content_type = (req.header("content-type") or [""])[0]
         budget = [MAX_UNPACKED]  # one budget for every archive in the request
+        # Archives may sit in the body, in a multipart part, or base64'd inside a JSON or form field.
+        blobs = [("body (base64)", blob, False) for blob in base64_blobs(req.body)]
         for part_where, part, decoded in [("body", req.body, False),
-                                          *_multipart_parts(content_type, req.body)]:
+                                          *_multipart_parts(content_type, req.body), *blobs]:
             if isinstance(part, str):  # a part in an encoding we cannot read
                 yield Finding("unreadable-body", part_where, encoding=part)
                 continue

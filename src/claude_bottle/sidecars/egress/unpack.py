@@ -1,11 +1,12 @@
 """Compressed payloads sent *without* a Content-Encoding (a gzip file, a zip upload): unpack them so the
 scanner reads what is inside, or name why it cannot. Pure standard library.
 
-Recognised by their magic bytes. gzip, bzip2, xz and zip are unpacked (zip member by member, nested
-archives up to :data:`MAX_DEPTH` deep) within one budget of :data:`MAX_UNPACKED` bytes for the whole
-request, so a decompression bomb costs at most that much memory. Formats the standard library cannot
-read (zstd, 7z, rar, lz4), corrupt or encrypted archives, and archives over the budget are reported as
-unreadable, and the scanner refuses them: what it cannot read does not leave.
+Recognised by their magic bytes (zlib by its header checksum). gzip, zlib, bzip2, xz and zip are
+unpacked (zip member by member, nested archives up to :data:`MAX_DEPTH` deep) within one budget of
+:data:`MAX_UNPACKED` bytes for the whole request, so a decompression bomb costs at most that much
+memory. Formats the standard library cannot read (zstd, 7z, rar, lz4), corrupt or encrypted archives,
+and archives over the budget are reported as unreadable, and the scanner refuses them: what it cannot
+read does not leave. (Data that merely looks like a zlib header but does not inflate is left alone.)
 """
 
 from __future__ import annotations
@@ -53,7 +54,24 @@ class _OverBudget(Exception):
 
 
 def _kind(data: bytes) -> str | None:
-    return next((kind for magic, kind in _MAGIC if data.startswith(magic)), None)
+    kind = next((kind for magic, kind in _MAGIC if data.startswith(magic)), None)
+    # zlib has no magic, only a header whose two bytes are a multiple of 31 (deflate, 0x78 = 32K window)
+    if kind is None and len(data) > 2 and data[0] == 0x78 and ((data[0] << 8) | data[1]) % 31 == 0:
+        return "zlib"
+    return kind
+
+
+def _zlib(data: bytes, budget: list[int]) -> bytes | None:
+    """Inflate, within the budget; ``None`` when it is not zlib after all (text starting ``x^``)."""
+    inflater = zlib.decompressobj()
+    try:
+        out = inflater.decompress(data, budget[0] + 1)
+    except zlib.error:
+        return None
+    budget[0] -= len(out)
+    if budget[0] < 0 or inflater.unconsumed_tail:
+        raise _OverBudget
+    return out
 
 
 def _read(stream: _Readable, budget: list[int]) -> bytes:
@@ -79,7 +97,12 @@ def unpack(data: bytes, where: str, *, budget: list[int] | None = None,
         yield where, f"{kind} nested more than {MAX_DEPTH} deep"
         return
     try:
-        if kind in _OPENERS:
+        if kind == "zlib":
+            inflated = _zlib(data, budget)
+            if inflated is None:
+                return
+            members = [(f"{where} (zlib)", inflated)]
+        elif kind in _OPENERS:
             with _OPENERS[kind](data) as stream:
                 members = [(f"{where} ({kind})", _read(stream, budget))]
         elif kind == "zip":
