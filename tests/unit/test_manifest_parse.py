@@ -40,7 +40,7 @@ def test_full_bottle_parses() -> None:
           remotes:
             - {{name: origin, url: "git@github.com:me/x.git", ssh_key: ~/.ssh/k, host_key: "{HOST_KEY}"}}
             - {{name: up, url: "https://example.com/x.git", token: "${{UP_TOKEN}}", branches: [main]}}
-        supervise: true
+        supervise: false
         """,
         body="\nNotes for humans.\n",
     )
@@ -84,7 +84,16 @@ def test_full_bottle_parses() -> None:
     origin, up = b.git.remotes
     assert (origin.ssh_key, origin.host_key, origin.token_env) == ("~/.ssh/k", HOST_KEY, None)
     assert (up.token_env, up.branches) == ("UP_TOKEN", ("main",))
-    assert b.supervise is True
+    assert b.supervise is False
+
+
+def test_supervise_true_is_refused_in_one_line() -> None:
+    """No supervise service ships yet: the whole message is the one line the brief promises."""
+    with pytest.raises(BottleError) as info:
+        parse_bottle(name="dev", path=PATH, text="---\negress: {}\nsupervise: true\n---\n")
+    expected = "supervise is not available in this version (remove it or set it to false)"
+    assert str(info.value) == f"{PATH}:3: {expected}"
+    assert info.value.hint is None
 
 
 def test_empty_front_matter_is_an_empty_bottle() -> None:
@@ -161,6 +170,9 @@ BOTTLE_ERRORS = [
     ("egress: {alow: []}\n", 2, "unknown key 'alow' in egress (did you mean 'allow'?)"),
     ("egress: {allow: a.example}\n", 2, "egress.allow must be a list"),
     ("supervise: maybe\n", 2, "supervise must be true or false"),
+    # no supervise service ships yet: asking for it is refused, in full, on its own line
+    ("supervise: true\n", 2, "supervise is not available in this version (remove it or set it to false)"),
+    ("egress: {}\nsupervise: yes\n", 3, "supervise is not available in this version"),
     # -- egress ----------------------------------------------------------------------------------
     (
         "egress:\n  allow:\n    - a.example\n    - b.example\n    - [c]\n",

@@ -4,6 +4,7 @@ in the image, which tests/integration/test_bundle.py covers)."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import signal
 import subprocess
@@ -13,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from claude_bottle.sidecars.config import BundleConfig, DaemonEntry, dump_bundle_config
-from claude_bottle.sidecars.init import daemon_argv
+from claude_bottle.sidecars.config import BundleConfig, ConfigError, DaemonEntry, dump_bundle_config
+from claude_bottle.sidecars.init import DAEMONS, daemon_argv
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 
@@ -132,9 +133,22 @@ def test_a_daemon_that_cannot_start_fails_the_bundle(tmp_path):
     assert "ghost could not start" in err
 
 
-@pytest.mark.parametrize("name", ["egress", "dns", "git-gate", "supervise"])
+@pytest.mark.parametrize("name", ["egress", "dns", "git-gate"])
 def test_builtin_daemons_get_the_config_path(tmp_path, name):
     cfg = BundleConfig(slug="t-aaaaa", bottle="t", daemons=(DaemonEntry(name),))
     (daemon,) = daemon_argv(cfg, "/etc/claude-bottle/bundle.yaml")
     assert daemon.argv[-1] == "/etc/claude-bottle/bundle.yaml"
     assert "-m" in daemon.argv
+
+
+def test_every_builtin_daemon_is_a_module_that_exists():
+    """A name in the table whose module is missing would only fail inside a running bundle."""
+    for name, argv in DAEMONS.items():
+        module = argv[argv.index("-m") + 1]
+        assert importlib.util.find_spec(module) is not None, f"{name}: no module {module}"
+
+
+def test_supervise_is_not_a_daemon_of_this_version(tmp_path):
+    cfg = BundleConfig(slug="t-aaaaa", bottle="t", daemons=(DaemonEntry("supervise"),))
+    with pytest.raises(ConfigError, match="unknown daemon 'supervise'"):
+        daemon_argv(cfg, "/etc/claude-bottle/bundle.yaml")

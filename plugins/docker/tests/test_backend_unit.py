@@ -8,6 +8,7 @@ import json
 from claude_bottle import testing
 from claude_bottle.config import Settings
 from claude_bottle.runner import Result
+from claude_bottle.sidecars.config import load_bundle_config
 from claude_bottle.state import StateDir
 from claude_bottle_docker import DockerBackend
 from claude_bottle_docker.preflight import classify
@@ -47,6 +48,26 @@ def test_prepare_renders_the_stage_and_creates_nothing(recorder, tmp_path):
     assert rows["workspace"] == f"copy of {tmp_path} at /workspace"
     assert plan.data["env"]["HTTPS_PROXY"] == "http://egress:3128"
     json.dumps(dict(plan.data))  # the plan's private data must stay JSON-able (--dry-run --json)
+    # Only what runs is listed: no repository, so no gate; no supervise service exists at all.
+    assert plan.sidecars == ("egress",)
+    daemons = [d.name for d in load_bundle_config(tmp_path / "stage" / "bundle.yaml").daemons]
+    assert daemons == ["egress", "dns"]
+
+
+def test_prepare_in_a_repository_lists_and_runs_the_gate(recorder, tmp_path):
+    def answer(cmd):
+        if cmd.argv[1:3] == ("rev-parse", "--show-toplevel"):
+            return Result(cmd.argv, 0, stdout=f"{tmp_path}\n")
+        return _answer(cmd)
+
+    recorder.answer = answer
+    settings = Settings(home=tmp_path / "home")
+    spec = testing.builtin_spec(settings=settings, cwd=tmp_path, workspace=True)
+    plan = DockerBackend(runner=recorder, settings=settings).prepare(spec=spec, stage_dir=tmp_path / "stage")
+    assert plan.sidecars == ("egress", "git-gate")
+    daemons = [d.name for d in load_bundle_config(tmp_path / "stage" / "bundle.yaml").daemons]
+    assert daemons == ["egress", "dns", "git-gate"]
+    assert dict(plan.details)["workspace"].startswith(f"clone of {tmp_path} (branch claude/{spec.slug})")
 
 
 def test_enumerate_needs_live_metadata_and_both_containers_running(recorder, tmp_path):

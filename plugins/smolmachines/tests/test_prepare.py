@@ -16,6 +16,7 @@ from claude_bottle.config import load_settings
 from claude_bottle.errors import BottleError
 from claude_bottle.manifest.model import GitDef, GitRemote
 from claude_bottle.runner import Command, SubprocessRunner
+from claude_bottle.sidecars.config import load_bundle_config
 from claude_bottle.testing import builtin_spec
 from claude_bottle_smolmachines import SmolmachinesBackend, prepare
 from claude_bottle_smolmachines.leases import LEASE_TTL
@@ -60,6 +61,10 @@ def test_plan_details_and_files(backend: SmolmachinesBackend, tmp_path: Path) ->
     assert f"HTTPS_PROXY=http://{address}:{port}" in doc["env"]
     assert (tmp_path / "stage" / "bundle.yaml").is_file()
     assert plan.networks == (identity.Names(spec.slug).bundle_net,)
+    # Only what runs is listed (and run): the proxy and its DNS responder, no gate outside a repository.
+    assert plan.sidecars == ("egress",)
+    daemons = [d.name for d in load_bundle_config(tmp_path / "stage" / "bundle.yaml").daemons]
+    assert daemons == ["egress", "dns"]
 
 
 def test_two_dry_runs_never_share_a_subnet_or_port(backend: SmolmachinesBackend, tmp_path: Path) -> None:
@@ -156,4 +161,6 @@ def test_a_git_workspace_gets_the_gate_port(backend: SmolmachinesBackend, tmp_pa
     doc = tomllib.loads((tmp_path / "stage" / "Smolfile").read_text())
     assert f"CLAUDE_BOTTLE_GIT_GATE_URL=http://{address}:{ports['git-gate']}" in doc["env"]
     assert doc["network"] == {"allow_cidrs": [f"{address}/32"]}  # the gate needs no other address
+    daemons = [d.name for d in load_bundle_config(tmp_path / "stage" / "bundle.yaml").daemons]
+    assert daemons == ["egress", "dns", "git-gate"]
     assert not spec.state_dir.exists()  # the mirror is made at launch, not by a dry run

@@ -276,6 +276,11 @@ def parse_bottle(*, name: str, path: str, text: str) -> BottleDef:
         secrets.append(_secret(doc, secret_name, node, egress))
     git = _git(doc, keys["git"]) if "git" in keys else GitDef()
     supervise = doc.boolean(keys["supervise"], "supervise") if "supervise" in keys else False
+    if supervise:
+        # The key is reserved for the supervise sidecar, which this version does not ship: accepting it
+        # would promise a service no bundle runs.
+        raise doc.error(keys["supervise"], "supervise is not available in this version "
+                                           "(remove it or set it to false)")
     return BottleDef(
         name=name,
         source=path,

@@ -29,7 +29,6 @@ DAEMONS: Mapping[str, tuple[str, ...]] = {
     "egress": (_PY, "-m", "claude_bottle.sidecars.egress.run"),
     "dns": (_PY, "-m", "claude_bottle.sidecars.dns"),
     "git-gate": (_PY, "-m", "claude_bottle.sidecars.gitgate"),
-    "supervise": (_PY, "-m", "claude_bottle.sidecars.supervise"),
 }
 _FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT)
 _WATCHED = (*_FORWARDED, signal.SIGCHLD)

@@ -28,10 +28,9 @@ from claude_bottle_docker.cleanup import inventory, plan_items, remove_items, re
 from claude_bottle_docker.docker import DOCKER, inspect_command, is_running, logs_command, parse_inspect
 from claude_bottle_docker.launch import LaunchInputs, run_launch
 from claude_bottle_docker.preflight import docker_problems, server_version
-from claude_bottle_docker.render import literal_env, render_stage
+from claude_bottle_docker.render import active_sidecars, literal_env, render_stage
 from claude_bottle_docker.topology import (
     AGENT_USER,
-    BUNDLE_ALIASES,
     MEMORY_LIMIT,
     PIDS_LIMIT,
     WORKSPACE,
@@ -63,9 +62,10 @@ class DockerBackend(Backend):
         names = Names(spec.slug)
         refs = images.image_refs(self.settings, runner=self.runner)
         env, secret_names = literal_env(spec)
-        render_stage(spec=spec, stage_dir=stage_dir, settings=self.settings)
         workspace = str(spec.cwd) if spec.workspace else None
         repo = gitwork.find_repo(self.runner, spec.cwd) if spec.workspace else None
+        sidecars = active_sidecars(spec, git=repo is not None)
+        render_stage(spec=spec, stage_dir=stage_dir, settings=self.settings, sidecars=sidecars)
         shown = f"copy of {workspace} at {WORKSPACE}" if workspace else "none"
         if repo is not None:
             extra = " + uncommitted changes" if spec.with_uncommitted else ""
@@ -81,7 +81,7 @@ class DockerBackend(Backend):
             spec=spec,
             backend=self.NAME,
             images=(("agent", refs.agent), ("sidecars", refs.sidecars)),
-            sidecars=BUNDLE_ALIASES,
+            sidecars=sidecars,
             allowed_hosts=spec.bottle.egress.hosts,
             networks=(names.internal_net, names.egress_net),
             stage_dir=stage_dir,
@@ -115,11 +115,14 @@ class DockerBackend(Backend):
             secret_env_names=tuple(data.get("secret_env_names") or ()),  # type: ignore[arg-type]
             prompt=spec.agent.prompt,
             workspace=Path(str(workspace)) if workspace else None,
+            services=plan.sidecars,
         )
         missing = [n for n in inp.secret_env_names if n not in secrets.env]
         if missing:
             raise BottleError(f"no value for secret environment variable {missing[0]}")
-        ws = gitwork.prepare_workspace(runner=self.runner, spec=spec, state_dir=spec.state_dir)
+        # Only when prepare found a repository: that decided whether the bundle runs the gate.
+        ws = (gitwork.prepare_workspace(runner=self.runner, spec=spec, state_dir=spec.state_dir)
+              if "git-gate" in plan.sidecars else None)
         git_creds = None
         if ws is not None:  # the workspace is a clone from git-gate, not a copy (issue 5)
             git_creds = gitwork.credentials_command(container=Names(spec.slug).bundle, bottle=spec.bottle)
@@ -174,7 +177,7 @@ class DockerBackend(Backend):
                 running.setdefault(res.slug, set()).add(res.role)
         return [
             ActiveBottle(slug=m.slug, backend=self.NAME, agent=m.agent, started_at=m.started_at,
-                         services=m.services or BUNDLE_ALIASES)
+                         services=m.services or ("egress",))
             for m in metas
             if {"agent", "sidecars"} <= running.get(m.slug, set())
         ]

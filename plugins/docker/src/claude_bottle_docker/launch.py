@@ -59,6 +59,7 @@ class LaunchInputs:
     workspace: Path | None
     git_dir: Path | None = None            # <state_dir>/git when the workspace is a git clone (issue 5)
     git_clone: tuple[tuple[str, ...], ...] = ()  # argv run as the agent user to clone it
+    services: tuple[str, ...] = ("egress",)      # the sidecars the bundle runs (render.active_sidecars)
 
     def labels(self, role: str) -> dict[str, str]:
         return labels(slug=self.slug, backend=BACKEND, role=role, agent=self.agent_name, home=self.home)
@@ -98,7 +99,7 @@ def run_launch(runner: Runner, inp: LaunchInputs, *, secret_env: Mapping[str, st
     except Exception:  # a bug, but still leave nothing behind
         _undo(runner, inp, names, progress)
         raise
-    return BUNDLE_ALIASES
+    return inp.services
 
 
 def _steps(runner: Runner, inp: LaunchInputs, names: Names, *, secret_env: Mapping[str, str],

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from claude_bottle.backends.base import BottleSpec
     from claude_bottle.config import Settings
 
-__all__ = ["UPSTREAM_CA", "literal_env", "render_stage"]
+__all__ = ["UPSTREAM_CA", "active_sidecars", "literal_env", "render_stage"]
 
 BUNDLE_CONFIG = "bundle.yaml"
 UPSTREAM_CA = "upstream-ca.pem"
@@ -30,13 +30,28 @@ def literal_env(spec: BottleSpec) -> tuple[dict[str, str], tuple[str, ...]]:
     return literals, secret
 
 
-def render_stage(*, spec: BottleSpec, stage_dir: Path, settings: Settings) -> None:
+def active_sidecars(spec: BottleSpec, *, git: bool) -> tuple[str, ...]:
+    """The sidecars this bottle's bundle really runs, for the plan and ``list`` (both backends): the
+    proxy always; git-gate when the workspace is a git clone (``git``: ``up`` runs inside a repository;
+    without a mirror the gate would serve nothing, remotes included); supervise when the bottle asks
+    (the manifest refuses that while no supervise service exists)."""
+    out = ["egress"]
+    if git:
+        out.append("git-gate")
+    if spec.bottle.supervise:
+        out.append("supervise")
+    return tuple(out)
+
+
+def render_stage(*, spec: BottleSpec, stage_dir: Path, settings: Settings,
+                 sidecars: tuple[str, ...] = ("egress", "git-gate")) -> None:
+    """``sidecars`` (from :func:`active_sidecars`) picks the bundle's daemons; the DNS responder runs
+    beside the proxy always."""
     from claude_bottle import gitwork  # noqa: PLC0415
     from claude_bottle.sidecars.config import DEFAULT_DAEMONS, render_bundle_config  # noqa: PLC0415
 
     stage_dir.mkdir(parents=True, exist_ok=True)
-    # git-gate always runs: it idles when the bottle has no git workspace (issue 5).
-    daemons = (*DEFAULT_DAEMONS, "git-gate")
+    daemons = (*DEFAULT_DAEMONS, *(("git-gate",) if "git-gate" in sidecars else ()))
     (stage_dir / BUNDLE_CONFIG).write_text(render_bundle_config(spec=spec, daemons=daemons))
     gitwork.write_gate_config(slug=spec.slug, bottle=spec.bottle, stage_dir=stage_dir)
     if settings.extra_ca_certs is not None:

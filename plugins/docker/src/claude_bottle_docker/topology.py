@@ -30,6 +30,8 @@ __all__ = [
 ]
 
 PROXY_PORT = 3128
+# The bundle's names on the internal network (and in its DNS responder), whichever sidecars run:
+# a name without a service just refuses connections. The sidecars that run: render.active_sidecars.
 BUNDLE_ALIASES = ("egress", "git-gate", "supervise")
 AGENT_USER = "claude"
 WORKSPACE = "/workspace"

@@ -91,7 +91,7 @@ class SmolmachinesBackend(Backend):
         allocation = prepare.allocate(slug=spec.slug, sidecars=sidecars, runner=self.runner,
                                       settings=self.settings)
         archive = images.planned_archive(self.settings, refs.agent, images.image_id(self.runner, refs.agent))
-        render_stage(spec=spec, stage_dir=stage_dir, settings=self.settings)
+        render_stage(spec=spec, stage_dir=stage_dir, settings=self.settings, sidecars=sidecars)
         sf_spec = prepare.smolfile_spec(image=str(archive), literal_env=env, allocation=allocation)
         smolfile = prepare.write_smolfile(stage_dir, sf_spec)
         workspace = str(spec.cwd) if spec.workspace else None

@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING
 
 from claude_bottle.identity import Names
 from claude_bottle.sidecars.gitgate.config import DEFAULT_PORT as GATE_PORT
+from claude_bottle_docker.render import active_sidecars
 from claude_bottle_smolmachines import alloc, hoststate
 from claude_bottle_smolmachines.leases import Lease, LeaseBook
 from claude_bottle_smolmachines.render import SmolfileSpec, agent_env, render_smolfile
 
 if TYPE_CHECKING:
-    from claude_bottle.backends.base import BottleSpec
     from claude_bottle.config import Settings
     from claude_bottle.runner import Runner
 
@@ -68,17 +68,6 @@ class Allocation:
                    bundle_subnet=IPv4Network(str(data["bundle_subnet"])),
                    bundle_address=str(data["bundle_address"]),
                    ports={str(k): int(v) for k, v in ports.items()})
-
-
-def active_sidecars(spec: BottleSpec, *, git: bool) -> tuple[str, ...]:
-    """The proxy always; git-gate when the workspace is a git clone (``git``: ``up`` runs inside a
-    repository; without a mirror the gate serves nothing, remotes included); supervise when asked."""
-    out = ["egress"]
-    if git:
-        out.append("git-gate")
-    if spec.bottle.supervise:
-        out.append("supervise")
-    return tuple(out)
 
 
 def lease_book(settings: Settings) -> LeaseBook:
