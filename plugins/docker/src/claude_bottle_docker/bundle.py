@@ -43,8 +43,9 @@ __all__ = [
 ]
 
 # The bundle's own hardening. It runs as root in its namespace only to bind port 53 (DNS) and to write
-# the audit log into the user's state dir; every other capability is dropped.
-BUNDLE_CAPS = ("NET_BIND_SERVICE", "DAC_OVERRIDE", "SETUID", "SETGID", "CHOWN")
+# into the user's state dir (audit log, git mirror), which that user, not root, owns; every other
+# capability is dropped (nothing in the bundle changes user or owner).
+BUNDLE_CAPS = ("NET_BIND_SERVICE", "DAC_OVERRIDE")
 BUNDLE_PIDS_LIMIT = 512
 BUNDLE_MEMORY_LIMIT = "1g"
 
