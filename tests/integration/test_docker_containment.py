@@ -442,6 +442,14 @@ def test_privileges_cannot_be_raised(bottle: Bottle) -> None:
         assert out.returncode != 0, (attempt, out)
 
 
+def test_the_bundle_keeps_only_the_two_capabilities_it_needs(bottle: Bottle) -> None:
+    status = docker("exec", bottle.bundle, "cat", "/proc/1/status")
+    fields = dict(line.split(":\t") for line in status.strip().splitlines() if ":\t" in line)
+    # NET_BIND_SERVICE (bit 10: DNS on 53) and DAC_OVERRIDE (bit 1: the user's state dir)
+    assert int(fields["CapEff"], 16) == (1 << 10) | (1 << 1)
+    assert fields["NoNewPrivs"].strip() == "1"
+
+
 # -- another bottle -------------------------------------------------------------------------------
 def test_another_bottles_bundle_is_unreachable(bottle: Bottle, neighbour: Bottle) -> None:
     ips = neighbour.ips(neighbour.bundle)

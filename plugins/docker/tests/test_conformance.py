@@ -8,6 +8,7 @@ import shutil
 import subprocess
 
 import pytest
+
 from claude_bottle import testing
 from claude_bottle.config import load_settings
 from claude_bottle.runner import SubprocessRunner
