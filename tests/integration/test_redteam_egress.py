@@ -1,0 +1,183 @@
+"""Red team: ways off the box that the containment suite does not try, from inside a real docker bottle.
+
+The bottle allows only ``upstream.test`` (a local server, ``private: true``), which serves HTTPS on 443
+and, for these attacks, plain HTTP on port 2222 too: a service on a port the user never meant to open.
+``deb.debian.org`` resolves and answers from the bundle on this machine, so a request that reached it
+would show; it is not on the allowlist. A hole that is not fixed yet is ``xfail(strict=True)`` with the
+reason.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from tests.integration.dockerkit import TEST_LABEL, Env, docker
+from tests.integration.upstream import Upstream
+
+from claude_bottle.identity import Names
+
+pytestmark = pytest.mark.integration
+
+OTHER_PORT = 2222
+FORBIDDEN = "deb.debian.org"
+PLAIN_SERVER = (
+    "import http.server as h\n"
+    "class H(h.BaseHTTPRequestHandler):\n"
+    "    def do_GET(self):\n"
+    "        b = b'other port says hello\\n'\n"
+    "        self.send_response(200); self.send_header('Content-Length', str(len(b))); self.end_headers()\n"
+    "        self.wfile.write(b)\n"
+    "    def log_message(self, *a): pass\n"
+    f"h.ThreadingHTTPServer(('0.0.0.0', {OTHER_PORT}), H).serve_forever()\n"
+)
+
+
+@dataclass(frozen=True)
+class Bottle:
+    slug: str
+    env: Env
+
+    @property
+    def agent(self) -> str:
+        return Names(self.slug).agent
+
+    @property
+    def bundle(self) -> str:
+        return Names(self.slug).bundle
+
+    def sh(self, script: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["docker", "exec", "-i", "--user", "claude", self.agent, "bash", "-c", script],
+                              capture_output=True, text=True, timeout=timeout, check=False)
+
+    def node(self, script: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["docker", "exec", "-i", "--user", "claude", self.agent, "node", "-"],
+                              input=script, capture_output=True, text=True, timeout=timeout, check=False)
+
+    def allowed_hosts(self) -> set[str]:
+        return {str(r.get("host")) for r in self.env.audit(self.slug) if r.get("verdict") == "allow"}
+
+
+@pytest.fixture(scope="module")
+def upstream(env: Env, images: None) -> Iterator[Upstream]:
+    with Upstream(home=str(env.home), label=TEST_LABEL) as up:
+        (env.home / "upstream-ca.pem").write_bytes(up.trust_bundle.read_bytes())
+        docker("exec", "-d", up.name, "python3", "-c", PLAIN_SERVER)
+        yield up
+
+
+@pytest.fixture(scope="module")
+def bottle(env: Env, upstream: Upstream) -> Iterator[Bottle]:
+    (env.home / "bottles").mkdir(exist_ok=True)
+    (env.home / "agents").mkdir(exist_ok=True)
+    (env.home / "bottles" / "redteam-egress.md").write_text(
+        "---\negress:\n  allow:\n    - {host: upstream.test, private: true}\n---\n")
+    (env.home / "agents" / "rt-egress.md").write_text("---\nbottle: redteam-egress\n---\nAttack.\n")
+    up = env.cli("up", "rt-egress", "--no-workspace", "--detach", "--yes", "--json")
+    slug = json.loads(up.stdout)["slug"]
+    b = Bottle(slug, env)
+    try:
+        upstream.attach(b.bundle)
+        yield b
+    finally:
+        docker("network", "disconnect", "--force", upstream.network, b.bundle, check=False)
+        env.cli("down", slug, "--yes", check=False)
+
+
+def test_control_the_allowed_host_answers_on_443(bottle: Bottle) -> None:
+    out = bottle.sh("curl -sS --max-time 20 https://upstream.test/")
+    assert out.stdout == "upstream says hello\n", out
+
+
+@pytest.mark.xfail(strict=True, reason="open: an allow entry opens every port of its host; plain HTTP to "
+                   "upstream.test:2222 is relayed (no port rule in the allowlist; DESIGN has none)")
+def test_plain_http_to_another_port_of_an_allowed_host_is_refused(bottle: Bottle) -> None:
+    out = bottle.sh(f"curl -sS --max-time 20 http://upstream.test:{OTHER_PORT}/")
+    assert "other port says hello" not in out.stdout, out
+
+
+@pytest.mark.xfail(strict=True, reason="open: CONNECT to an allowed host is accepted on any port "
+                   "(upstream.test:2222 gets a tunnel, and HTTP inside it is relayed)")
+def test_connect_to_another_port_of_an_allowed_host_is_refused(bottle: Bottle) -> None:
+    out = bottle.sh(f"curl -sS --max-time 20 -p -x http://egress:3128 http://upstream.test:{OTHER_PORT}/")
+    assert "other port says hello" not in out.stdout, out
+
+
+RAW_REQUESTS = {
+    "userinfo": f"GET http://upstream.test@{FORBIDDEN}/ HTTP/1.1\r\nHost: {FORBIDDEN}\r\n",
+    "userinfo-reverse": f"GET http://{FORBIDDEN}@upstream.test/ HTTP/1.1\r\nHost: upstream.test\r\n",
+    "fragment": f"GET http://{FORBIDDEN}#@upstream.test/ HTTP/1.1\r\nHost: upstream.test\r\n",
+    "backslash": f"GET http://{FORBIDDEN}\\@upstream.test/ HTTP/1.1\r\nHost: upstream.test\r\n",
+    "two-hosts": f"GET http://upstream.test/ HTTP/1.1\r\nHost: upstream.test\r\nHost: {FORBIDDEN}\r\n",
+    "origin-form": f"GET /debian/ HTTP/1.1\r\nHost: {FORBIDDEN}\r\n",
+    "http10-no-host": f"GET http://{FORBIDDEN}/ HTTP/1.0\r\n",
+    "connect-userinfo": f"CONNECT upstream.test@{FORBIDDEN}:80 HTTP/1.1\r\nHost: {FORBIDDEN}:80\r\n",
+    "connect-space": f"CONNECT {FORBIDDEN} upstream.test:443 HTTP/1.1\r\nHost: upstream.test\r\n",
+    "te-cl-smuggle": ("POST http://upstream.test/ HTTP/1.1\r\nHost: upstream.test\r\nContent-Length: 4\r\n"
+                      "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+                      f"GET http://{FORBIDDEN}/debian/ HTTP/1.1\r\nHost: {FORBIDDEN}\r\n"),
+    "absolute-https-no-connect": f"GET https://{FORBIDDEN}/ HTTP/1.1\r\nHost: {FORBIDDEN}\r\n",
+    "trailing-dots": f"GET http://{FORBIDDEN}../ HTTP/1.1\r\nHost: {FORBIDDEN}..\r\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(RAW_REQUESTS))
+def test_request_line_tricks_never_reach_an_unlisted_host(bottle: Bottle, name: str) -> None:
+    request = RAW_REQUESTS[name] + "Connection: close\r\n\r\n"
+    script = ("const net = require('net'); const s = net.connect(3128, 'egress', () => s.write(REQ));"
+              "let d = ''; s.on('data', x => d += x); s.on('close', () => console.log(d));"
+              "s.on('error', e => console.log('error ' + e.code));"
+              "setTimeout(() => { console.log(d); process.exit(0); }, 8000);")
+    script = script.replace("REQ", json.dumps(request))
+    out = bottle.node(script)
+    status = out.stdout.split("\r\n", 1)[0]
+    # refused by the proxy (403), unparsable to it (400), or nothing; never an answer from upstream
+    assert status.split()[1:2] in (["400"], ["403"], ["502"]) or not status.strip(), out.stdout
+    assert FORBIDDEN not in bottle.allowed_hosts()
+
+
+def test_the_bundle_offers_the_agent_only_its_services(bottle: Bottle) -> None:
+    """Every TCP port of the bundle, from the agent: only DNS, the proxy and git-gate answer (no
+    mitmproxy web UI, no debug or admin port to use as a relay)."""
+    scan = r"""
+const net = require('net');
+const open = [];
+let next = 1, live = 0;
+function one() {
+  if (next > 65535) { if (live === 0) { console.log(JSON.stringify(open)); process.exit(0); } return; }
+  const port = next++; live++;
+  const s = net.connect({host: 'egress', port});
+  const done = () => { s.destroy(); live--; one(); };
+  s.setTimeout(1500, done);
+  s.on('connect', () => { open.push(port); done(); });
+  s.on('error', done);
+}
+for (let i = 0; i < 400; i++) one();
+"""
+    out = bottle.node(scan, timeout=600)
+    # git-gate listens only when the bottle has a git workspace (this one has none)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) in ([53, 3128], [53, 3128, 8418]), out
+
+
+def test_the_bundle_dns_answers_only_its_exact_names(bottle: Bottle) -> None:
+    names = ["x.egress", "egress.deb.debian.org", "egress.", "EGRESS", "git-gate.local", "supervise.egress",
+             "a" * 63 + ".egress"]
+    script = """
+const dns = require('dns');
+const r = new dns.promises.Resolver({timeout: 3000, tries: 1});
+r.setServers([%s]);
+(async () => { for (const n of %s) { for (const t of ['A', 'TXT', 'ANY', 'SRV']) {
+  try { const a = await r.resolve(n, t); console.log(n, t, 'ANSWER', JSON.stringify(a)); }
+  catch (e) { console.log(n, t, 'fail', e.code); } } } })();
+"""
+    bundle_ip = json.loads(docker("inspect", bottle.bundle))[0]["NetworkSettings"]["Networks"][
+        f"claude-bottle-net-{bottle.slug}"]["IPAddress"]
+    for server in (bundle_ip, "127.0.0.11"):
+        out = bottle.node(script % (json.dumps(server), json.dumps(names)))
+        answered = [ln for ln in out.stdout.splitlines() if "ANSWER" in ln]
+        # the exact alias, in any case and with a trailing dot, is the bundle; nothing below it is
+        assert all(ln.split()[0].lower().rstrip(".") == "egress" and ln.split()[1] in ("A", "ANY")
+                   for ln in answered), (server, answered)
