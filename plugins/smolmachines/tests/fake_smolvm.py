@@ -2,14 +2,22 @@
 """A stand-in ``smolvm`` for the launch path, which cannot run here: this host's /dev/kvm cannot boot
 a microVM (PVM), so ``machine start`` of the real binary always fails. It records every call's argv
 (one JSON line in ``$FAKE_SMOLVM_DIR/calls.jsonl``) and keeps machines in ``machines.json`` with the
-same ``machine ls --json`` fields the real one prints (name, state, labels, network), so enumerate and
-cleanup run against it unchanged. ``FAKE_SMOLVM_FAIL=<verb>`` makes that verb fail.
+same ``machine ls --json`` fields the real one prints (name, state, labels, network, dns), so enumerate
+and cleanup run against it unchanged. ``FAKE_SMOLVM_FAIL=<verb>`` makes that verb fail.
+
+``machine exec -- getent ahostsv4 NAME`` stands in for the guest's resolver the way smolvm documents it
+(the gateway relays to the ``--dns`` address given at create): it sends a real UDP query for NAME to
+port 53 of that address and prints what comes back in getent's format, exit status 2 when no address
+does. ``FAKE_SMOLVM_DNS_SERVER=<ip>`` makes it ask another server instead, as a smolvm that ignored
+``--dns`` would.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import socket
+import struct
 import sys
 from pathlib import Path
 
@@ -32,6 +40,31 @@ def fail(code: str, message: str) -> int:
 
 def opt(args: list[str], flag: str) -> str | None:
     return args[args.index(flag) + 1] if flag in args else None
+
+
+def resolve(server: str, name: str) -> list[str]:
+    """A-record addresses for ``name`` from ``server``:53 over UDP (empty on any refusal or timeout)."""
+    labels = b"".join(bytes([len(p)]) + p.encode() for p in name.rstrip(".").split("."))
+    query = struct.pack("!HHHHHH", 0x4242, 0x0100, 1, 0, 0, 0) + labels + b"\0" + struct.pack("!HH", 1, 1)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(3)
+        try:
+            sock.sendto(query, (server, 53))
+            reply = sock.recv(4096)
+        except OSError:
+            return []
+    _, flags, _, ancount, _, _ = struct.unpack("!HHHHHH", reply[:12])
+    if flags & 0x000F:
+        return []
+    pos, out = len(query), []
+    for _ in range(ancount):
+        pos += 2  # the name: a compression pointer to the question
+        rtype, _, _, length = struct.unpack("!HHIH", reply[pos:pos + 10])
+        pos += 10
+        if rtype == 1 and length == 4:
+            out.append(socket.inet_ntoa(reply[pos:pos + 4]))
+        pos += length
+    return out
 
 
 def main(argv: list[str]) -> int:
@@ -65,7 +98,8 @@ def main(argv: list[str]) -> int:
         smolfile = opt(rest, "--smolfile")
         if smolfile and not Path(smolfile).is_file():
             return fail("CONFIG_ERROR", f"no Smolfile at {smolfile}")
-        machines[name] = {"name": name, "state": "created", "labels": labels, "network": True}
+        machines[name] = {"name": name, "state": "created", "labels": labels, "network": True,
+                          "dns": opt(rest, "--dns")}
     elif name not in machines:
         return fail("NOT_FOUND", f"vm not found: {name}")
     elif verb == "start":
@@ -78,6 +112,13 @@ def main(argv: list[str]) -> int:
         del machines[name]
     elif verb == "exec" and machines[name]["state"] != "running":
         return fail("INVALID_STATE", f"Machine '{name}' is not running")
+    elif verb == "exec" and rest[rest.index("--") + 1:][:2] == ["getent", "ahostsv4"]:
+        target = rest[rest.index("--") + 3]
+        server = os.environ.get("FAKE_SMOLVM_DNS_SERVER") or str(machines[name].get("dns") or "")
+        addresses = resolve(server, target) if server else []
+        for address in addresses:
+            print(f"{address}       STREAM {target}")
+        return 0 if addresses else 2
     save(machines)
     return 0
 

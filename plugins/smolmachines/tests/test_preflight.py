@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import pytest
 
 from claude_bottle.runner import SubprocessRunner
 from claude_bottle_smolmachines.engine import Engine, find_engine
-from claude_bottle_smolmachines.preflight import check_docker, check_hypervisor, check_smolvm, preflight
+from claude_bottle_smolmachines.preflight import (
+    check_dns_port,
+    check_docker,
+    check_hypervisor,
+    check_smolvm,
+    preflight,
+)
 
 RUNNER = SubprocessRunner()
 
@@ -121,3 +128,20 @@ def test_all_together_each_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     assert len(problems) == 3
     for p in problems:
         assert "\n" not in p.summary and "\n" not in p.fix and p.fix
+
+
+def test_dns_port_held_on_every_address() -> None:
+    """A real UDP socket on 0.0.0.0:53 (what a dnsmasq without bind-interfaces holds) is seen in the
+    real /proc and named with its fix; once it is closed, the problem is gone."""
+    if os.geteuid() != 0:
+        pytest.skip("binding port 53 needs root")
+    assert check_dns_port() == []  # this host runs no DNS server on every address
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.bind(("0.0.0.0", 53))  # the very thing the check looks for
+        except OSError:
+            pytest.skip("port 53 is in use here")
+        (problem,) = check_dns_port()
+    assert problem.summary.startswith("port 53 (udp) is held on every address")
+    assert "bind-interfaces" in problem.fix and "\n" not in problem.summary + problem.fix
+    assert check_dns_port() == []

@@ -51,6 +51,7 @@ def test_plan_details_and_files(backend: SmolmachinesBackend, tmp_path: Path) ->
     assert guest.prefixlen == 30 and guest.subnet_of(IPv4Network("10.213.0.0/16"))
     address = details["bundle address"]
     assert details["egress allow list"] == f"{address}/32 only"
+    assert details["guest DNS"].startswith(f"{address}:53, ")
     assert details["ports"].startswith("egress ")
     smolfile = Path(details["Smolfile"])
     assert smolfile == tmp_path / "stage" / "Smolfile"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tomllib
 
-from claude_bottle_smolmachines.render import SmolfileSpec, agent_env, render_smolfile
+from claude_bottle_smolmachines.render import SmolfileSpec, agent_env, network_flags, render_smolfile
 
 EXPECTED = '''\
 image = "/home/u/.claude-bottle/cache/smolmachines/images/0123abcd.tar"
@@ -56,3 +56,10 @@ def test_agent_env_bottle_values_win() -> None:
     assert env["EDITOR"] == "vi"
     assert env["CLAUDE_BOTTLE_GIT_GATE_URL"] == "http://10.213.0.9:21001"
     assert env["NODE_EXTRA_CA_CERTS"].endswith("claude-bottle.crt")
+
+
+def test_network_flags_name_the_bundle_as_resolver() -> None:
+    """The guest link and its resolver: smolvm 1.32 has no Smolfile key for either (``dns`` is refused
+    at the top level and under ``[network]``), so they are create flags."""
+    flags = network_flags(guest_subnet="10.213.4.0/30", bundle_address="10.213.4.9")
+    assert flags == ["--guest-subnet", "10.213.4.0/30", "--dns", "10.213.4.9"]

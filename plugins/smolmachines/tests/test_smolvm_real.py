@@ -23,6 +23,7 @@ from claude_bottle.state import StateDir
 from claude_bottle.testing import builtin_spec
 from claude_bottle_smolmachines import SmolmachinesBackend
 from claude_bottle_smolmachines.engine import STATE_DIR_ENV, Smolvm, SmolvmError, find_engine
+from claude_bottle_smolmachines.render import network_flags
 
 pytestmark = pytest.mark.integration  # docker save and image lookups need the engine
 
@@ -59,6 +60,7 @@ def _create_from_plan(backend: SmolmachinesBackend, tmp_path: Path, archive: Pat
     spec = builtin_spec(settings=backend.settings)
     plan = backend.prepare(spec=spec, stage_dir=tmp_path / spec.slug)
     smolfile = Path(str(plan.data["smolfile"]))
+    alloc = dict(plan.data["allocation"])  # type: ignore[call-overload]
     # Put an archive where the rendered Smolfile says the agent image will be.
     image = Path(tomllib.loads(smolfile.read_text())["image"])
     image.parent.mkdir(parents=True, exist_ok=True)
@@ -68,7 +70,8 @@ def _create_from_plan(backend: SmolmachinesBackend, tmp_path: Path, archive: Pat
     try:
         backend.smolvm.create(name=identity.Names(spec.slug).machine, smolfile=smolfile,
                               labels=_labels(spec.slug, str(backend.settings.home)),
-                              extra=["--guest-subnet", str(dict(plan.data["allocation"])["guest_subnet"])])
+                              extra=network_flags(guest_subnet=str(alloc["guest_subnet"]),
+                                                  bundle_address=str(alloc["bundle_address"])))
     finally:
         if stand_in:
             image.unlink()  # never leave a stand-in where the real archive cache would find it
@@ -85,9 +88,23 @@ def test_rendered_smolfile_is_accepted_and_labels_read_back(backend: Smolmachine
         assert row["network"] is True
         (cidr,) = row["allowed_cidrs"]  # type: ignore[misc]
         assert cidr.endswith("/32") and cidr.startswith("10.213.")
+        # The guest's resolver is the bundle's responder at that same (only) allowed address.
+        assert row["dns"] == cidr.removesuffix("/32")
         assert row["state"] == "created"
     finally:
         smolvm.delete(name=name)
+
+
+@pytest.mark.parametrize("smolfile", ['net = true\ndns = "10.213.0.9"\n',
+                                      '[network]\nallow_cidrs = ["10.213.0.9/32"]\ndns = "10.213.0.9"\n'])
+def test_the_resolver_is_no_smolfile_key(smolvm: Smolvm, tmp_path: Path, smolfile: str) -> None:
+    """Why ``--dns`` is a create flag: smolvm 1.32 refuses a ``dns`` key in the Smolfile."""
+    sf = tmp_path / "Smolfile"
+    sf.write_text(smolfile)
+    name = identity.Names(identity.new_slug("dnskey")).machine
+    with pytest.raises(SmolvmError, match="unknown field `dns`"):
+        smolvm.create(name=name, smolfile=sf, labels={})
+    assert name not in {m["name"] for m in smolvm.ls()}
 
 
 def test_cleanup_takes_labelled_machines_and_leaves_the_rest(backend: SmolmachinesBackend, smolvm: Smolvm,

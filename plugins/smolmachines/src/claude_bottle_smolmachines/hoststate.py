@@ -21,9 +21,17 @@ from claude_bottle.runner import Command
 if TYPE_CHECKING:
     from claude_bottle.runner import Runner
 
-__all__ = ["docker_subnets", "host_routes", "listening_ports", "parse_proc_net_tcp", "parse_proc_route"]
+__all__ = [
+    "docker_subnets",
+    "host_routes",
+    "listening_ports",
+    "parse_proc_net_tcp",
+    "parse_proc_route",
+    "wildcard_holders",
+]
 
 _LISTEN = "0A"
+_UDP_UNCONNECTED = "07"
 
 
 def parse_proc_route(text: str) -> list[IPv4Network]:
@@ -72,6 +80,28 @@ def listening_ports(proc: Path = Path("/proc")) -> set[int]:
         except OSError:
             continue
     return ports
+
+
+def wildcard_holders(port: int, proc: Path = Path("/proc")) -> list[str]:
+    """The protocols (``tcp``, ``udp``) in which a socket holds ``port`` on every address (``0.0.0.0``
+    or ``::``): a bind of that port to one address, as Docker's publish does, then fails."""
+    wanted = f":{port:04X}"
+    held: list[str] = []
+    for proto, state in (("tcp", _LISTEN), ("udp", _UDP_UNCONNECTED)):
+        for name in (proto, f"{proto}6"):
+            try:
+                lines = (proc / "net" / name).read_text().splitlines()[1:]
+            except OSError:
+                continue
+            for line in lines:
+                fields = line.split()
+                local = fields[1] if len(fields) > 3 else ""
+                if fields and local.endswith(wanted) and fields[3] == state and not local[:-5].strip("0"):
+                    held.append(proto)
+                    break
+            if proto in held:
+                break
+    return held
 
 
 def _subnets_of(inspect_json: str) -> Iterable[IPv4Network]:

@@ -22,7 +22,8 @@ from claude_bottle_docker import bundle as bundle_mod
 from claude_bottle_docker import provision
 from claude_bottle_docker.docker import DOCKER, label_args
 from claude_bottle_smolmachines.cleanup import remove_machine
-from claude_bottle_smolmachines.render import CA_PATH_IN_AGENT, SYSTEM_CA_BUNDLE
+from claude_bottle_smolmachines.guestdns import check_guest_dns, dns_publish
+from claude_bottle_smolmachines.render import CA_PATH_IN_AGENT, SYSTEM_CA_BUNDLE, network_flags
 
 if TYPE_CHECKING:
     from claude_bottle.backends.base import Progress
@@ -71,7 +72,7 @@ def network_command(inp: LaunchInputs, name: str) -> Command:
 def bundle_spec(inp: LaunchInputs, names: Names) -> bundle_mod.BundleSpec:
     publish = tuple(bundle_mod.Publish(host_ip=inp.bundle_address, host_port=port,
                                        container_port=inp.container_ports[name])
-                    for name, port in inp.ports.items())
+                    for name, port in inp.ports.items()) + dns_publish(inp.bundle_address)
     return bundle_mod.BundleSpec(
         name=names.bundle, image=inp.sidecars_image, labels=inp.labels("sidecars"),
         networks=(bundle_mod.NetworkAttach(names.bundle_net),), publish=publish,
@@ -126,7 +127,10 @@ def _steps(runner: Runner, smolvm: Smolvm, inp: LaunchInputs, names: Names,  # n
     with progress.phase("bundle"):
         inp.logs_dir.mkdir(parents=True, exist_ok=True)
         undo.append((f"container {names.bundle}", rm("rm", "--force", "--volumes", names.bundle)))
-        bundle_mod.start_bundle(runner, bundle_spec(inp, names))
+        info = bundle_mod.start_bundle(runner, bundle_spec(inp, names))
+        bundle_ip = info.ips.get(names.bundle_net)
+        if not bundle_ip:
+            raise BottleError(f"the sidecar bundle {names.bundle} got no address on {names.bundle_net}")
     with progress.phase("proxy ready"):
         bundle_mod.wait_ready(runner, names.bundle, host=inp.bundle_address, port=inp.ports["egress"])
     if secrets.credentials:
@@ -140,9 +144,12 @@ def _steps(runner: Runner, smolvm: Smolvm, inp: LaunchInputs, names: Names,  # n
     with progress.phase("machine create"):
         undo.append((f"machine {names.machine}", lambda: remove_machine(smolvm, names.machine)))
         smolvm.create(name=names.machine, smolfile=inp.smolfile, labels=inp.labels("agent"),
-                      extra=["--guest-subnet", inp.guest_subnet, *flags], secret_env=secret_values)
+                      extra=[*network_flags(guest_subnet=inp.guest_subnet, bundle_address=inp.bundle_address),
+                             *flags], secret_env=secret_values)
     with progress.phase("machine start"):
         smolvm.start(name=names.machine, secret_env=secret_values)
+    with progress.phase("guest DNS"):
+        check_guest_dns(smolvm, machine=names.machine, user=AGENT_USER, bundle_ip=bundle_ip)
     with progress.phase("provision"):
         _provision(runner, smolvm, inp, names, progress)
     if inp.git_clone:

@@ -11,13 +11,15 @@ from typing import TYPE_CHECKING
 from claude_bottle.backends.base import Problem
 from claude_bottle.errors import BottleError
 from claude_bottle.runner import Command
+from claude_bottle.sidecars.config import DNS_PORT
 from claude_bottle_smolmachines.engine import Smolvm
+from claude_bottle_smolmachines.hoststate import wildcard_holders
 
 if TYPE_CHECKING:
     from claude_bottle.runner import Runner
     from claude_bottle_smolmachines.engine import Engine
 
-__all__ = ["check_docker", "check_hypervisor", "check_smolvm", "preflight"]
+__all__ = ["check_dns_port", "check_docker", "check_hypervisor", "check_smolvm", "preflight"]
 
 INSTALL_FIX = "pip install smolmachines (it ships the smolvm CLI), or put a smolvm binary on PATH"
 
@@ -74,8 +76,21 @@ def check_docker(runner: Runner) -> list[Problem]:
     return []
 
 
+def check_dns_port(proc: Path = Path("/proc")) -> list[Problem]:
+    """The bundle's DNS responder is published on port 53 of the bottle's bundle address (the guest's
+    only resolver, decision 0005); a server holding 53 on every address makes that publish fail."""
+    held = wildcard_holders(DNS_PORT, proc)
+    if not held:
+        return []
+    return [Problem(f"port {DNS_PORT} ({'/'.join(held)}) is held on every address of this host by another "
+                    "program (a DNS server bound to 0.0.0.0 or ::), so the bottle's resolver cannot be "
+                    "published on its bundle address",
+                    "bind that server to specific addresses (dnsmasq: bind-interfaces with listen-address; "
+                    "find it with `ss -lupn 'sport = :53'`), or use the docker backend")]
+
+
 def preflight(*, engine: Engine | None, runner: Runner, platform: str, kvm: Path = Path("/dev/kvm"),
-              access: Callable[[Path], bool] | None = None) -> list[Problem]:
+              access: Callable[[Path], bool] | None = None, proc: Path = Path("/proc")) -> list[Problem]:
     hv = (check_hypervisor(platform=platform, runner=runner, kvm=kvm) if access is None
           else check_hypervisor(platform=platform, runner=runner, kvm=kvm, access=access))
-    return [*check_smolvm(engine, runner), *hv, *check_docker(runner)]
+    return [*check_smolvm(engine, runner), *hv, *check_docker(runner), *check_dns_port(proc)]

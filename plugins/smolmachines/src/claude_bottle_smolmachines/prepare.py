@@ -119,6 +119,7 @@ def details(*, names: Names, allocation: Allocation, smolfile: Path, agent_image
         ("bundle address", allocation.bundle_address),
         ("ports", ports),
         ("egress allow list", f"{allocation.bundle_address}/32 only"),
+        ("guest DNS", f"{allocation.bundle_address}:53, the bundle's responder (its own names only)"),
         ("agent image", agent_image),
         ("Smolfile", str(smolfile)),
         ("workspace", workspace),

@@ -1,7 +1,8 @@
 """Pure renderers: the agent's Smolfile (TOML, via tomli-w) and its environment.
 
 Keys are the ones smolvm 1.32 accepts (it refuses unknown keys at ``machine create``). The guest
-link's subnet is not a Smolfile key in 1.32, so it travels as ``--guest-subnet`` on the command line.
+link's subnet and the guest's resolver are not Smolfile keys in 1.32 (``dns`` is refused at top level
+and under ``[network]``), so they travel as ``--guest-subnet`` and ``--dns`` on the command line.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ import tomli_w
 from claude_bottle_docker.topology import CA_PATH_IN_AGENT, SYSTEM_CA_BUNDLE
 from claude_bottle_docker.topology import agent_env as docker_agent_env
 
-__all__ = ["CA_PATH_IN_AGENT", "SYSTEM_CA_BUNDLE", "SmolfileSpec", "agent_env", "render_smolfile"]
-
+__all__ = ["CA_PATH_IN_AGENT", "SYSTEM_CA_BUNDLE", "SmolfileSpec", "agent_env", "network_flags",
+           "render_smolfile"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,14 @@ def render_smolfile(spec: SmolfileSpec) -> str:
         "network": {"allow_cidrs": list(spec.allow_cidrs)},
     }
     return tomli_w.dumps(doc)
+
+
+def network_flags(*, guest_subnet: str, bundle_address: str) -> list[str]:
+    """``machine create`` flags for the guest link. ``--dns``: the guest's resolver (the gateway's DNS
+    relay, whose upstream is otherwise the host's own resolver) asks the bundle's DNS responder at the
+    bundle address instead, which answers the bundle's names and refuses the rest, forwarding nothing
+    (docs/decisions/0005-smolmachines-networking.md)."""
+    return ["--guest-subnet", guest_subnet, "--dns", bundle_address]
 
 
 def agent_env(*, literal_env: Mapping[str, str], proxy_url: str, no_proxy: str = "localhost,127.0.0.1",
