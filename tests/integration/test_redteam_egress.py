@@ -63,7 +63,7 @@ class Bottle:
 
 @pytest.fixture(scope="module")
 def upstream(env: Env, images: None) -> Iterator[Upstream]:
-    with Upstream(home=str(env.home), label=TEST_LABEL) as up:
+    with Upstream(home=str(env.home), label=TEST_LABEL, aliases=("ported.test",)) as up:
         (env.home / "upstream-ca.pem").write_bytes(up.trust_bundle.read_bytes())
         docker("exec", "-d", up.name, "python3", "-c", PLAIN_SERVER)
         yield up
@@ -74,7 +74,8 @@ def bottle(env: Env, upstream: Upstream) -> Iterator[Bottle]:
     (env.home / "bottles").mkdir(exist_ok=True)
     (env.home / "agents").mkdir(exist_ok=True)
     (env.home / "bottles" / "redteam-egress.md").write_text(
-        "---\negress:\n  allow:\n    - {host: upstream.test, private: true}\n---\n")
+        "---\negress:\n  allow:\n    - {host: upstream.test, private: true}\n"
+        f"    - {{host: ported.test, private: true, ports: [{OTHER_PORT}]}}\n---\n")
     (env.home / "agents" / "rt-egress.md").write_text("---\nbottle: redteam-egress\n---\nAttack.\n")
     up = env.cli("up", "rt-egress", "--no-workspace", "--detach", "--yes", "--json")
     slug = json.loads(up.stdout)["slug"]
@@ -92,18 +93,34 @@ def test_control_the_allowed_host_answers_on_443(bottle: Bottle) -> None:
     assert out.stdout == "upstream says hello\n", out
 
 
-@pytest.mark.xfail(strict=True, reason="open: an allow entry opens every port of its host; plain HTTP to "
-                   "upstream.test:2222 is relayed (no port rule in the allowlist; DESIGN has none)")
+def _port_refusal(bottle: Bottle, host: str, port: int) -> None:
+    lines = [r for r in bottle.env.audit(bottle.slug)
+             if r.get("host") == host and r.get("port") == port and r.get("rule") == "port"]
+    assert lines and all(r["verdict"] == "deny" for r in lines), bottle.env.audit(bottle.slug)[-5:]
+
+
 def test_plain_http_to_another_port_of_an_allowed_host_is_refused(bottle: Bottle) -> None:
-    out = bottle.sh(f"curl -sS --max-time 20 http://upstream.test:{OTHER_PORT}/")
+    """An allowed name is not every service on it: without ``ports:`` an entry opens 80 and 443."""
+    out = bottle.sh(f"curl -sS --max-time 20 -w '\\n%{{http_code}}' http://upstream.test:{OTHER_PORT}/")
     assert "other port says hello" not in out.stdout, out
+    body, _, status = out.stdout.rpartition("\n")
+    assert status == "403" and "rule: port" in body and "ports of 'upstream.test'" in body, out
+    _port_refusal(bottle, "upstream.test", OTHER_PORT)
 
 
-@pytest.mark.xfail(strict=True, reason="open: CONNECT to an allowed host is accepted on any port "
-                   "(upstream.test:2222 gets a tunnel, and HTTP inside it is relayed)")
 def test_connect_to_another_port_of_an_allowed_host_is_refused(bottle: Bottle) -> None:
-    out = bottle.sh(f"curl -sS --max-time 20 -p -x http://egress:3128 http://upstream.test:{OTHER_PORT}/")
-    assert "other port says hello" not in out.stdout, out
+    for port in (OTHER_PORT, 22):
+        out = bottle.sh(f"curl -sS --max-time 20 -p -x http://egress:3128 http://upstream.test:{port}/")
+        assert "other port says hello" not in out.stdout and "403" in out.stderr, out
+        _port_refusal(bottle, "upstream.test", port)
+
+
+def test_an_entry_listing_ports_opens_those_and_only_those(bottle: Bottle) -> None:
+    out = bottle.sh(f"curl -sS --max-time 20 http://ported.test:{OTHER_PORT}/")
+    assert out.stdout == "other port says hello\n", out
+    tls = bottle.sh("curl -sS --max-time 20 -o /dev/null https://ported.test/")
+    assert tls.returncode != 0 and "403" in tls.stderr, tls
+    _port_refusal(bottle, "ported.test", 443)
 
 
 RAW_REQUESTS = {

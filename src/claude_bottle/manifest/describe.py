@@ -22,7 +22,7 @@ def describe_env_value(value: EnvValue) -> dict[str, str]:
 
 
 def _rule(rule: AllowRule) -> dict[str, Any]:
-    return {
+    out: dict[str, Any] = {
         "host": rule.host,
         "methods": list(rule.methods),
         "paths": list(rule.paths),
@@ -30,6 +30,9 @@ def _rule(rule: AllowRule) -> dict[str, Any]:
         "dlp_exempt": rule.dlp_exempt,
         "private": rule.private,
     }
+    if rule.ports:
+        out["ports"] = list(rule.ports)
+    return out
 
 
 def _bottle(bottle: BottleDef) -> dict[str, Any]:

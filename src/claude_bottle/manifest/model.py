@@ -54,6 +54,8 @@ class AllowRule:
     # The name may resolve to a private address (intranet hosts, local test upstreams). Loopback,
     # link-local, metadata and the bottle's own networks are still refused.
     private: bool = False
+    # Ports the entry opens; empty: 80 and 443 only. An allowed name is not every service on it.
+    ports: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)

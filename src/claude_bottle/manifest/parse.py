@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from yaml import Mark
 from yaml.nodes import MappingNode, Node, ScalarNode
@@ -27,7 +28,7 @@ __all__ = ["ParsedAgent", "env_value", "parse_agent", "parse_bottle"]
 BOTTLE_KEYS = ("egress", "env", "secrets", "git", "supervise")
 AGENT_KEYS = ("bottle", "skills", "env")
 EGRESS_KEYS = ("allow",)
-ALLOW_KEYS = ("host", "methods", "paths", "passthrough", "dlp_exempt", "private")
+ALLOW_KEYS = ("host", "methods", "paths", "passthrough", "dlp_exempt", "private", "ports")
 SECRET_KEYS = ("from", "hosts", "header", "format", "optional")
 GIT_KEYS = ("push", "remotes")
 REMOTE_KEYS = ("name", "url", "ssh_key", "host_key", "token", "branches")
@@ -115,14 +116,24 @@ def _allow_rule(doc: Doc, node: Node, where: str) -> AllowRule:
         _check(doc, n, f"{where}.paths", p, checks.path_problem(p))
         for p, n in doc.strings(keys.get("paths", _ABSENT), f"{where}.paths")
     ]
-    flags = {
+    flags: dict[str, Any] = {
         k: doc.boolean(keys[k], f"{where}.{k}") for k in ("passthrough", "dlp_exempt", "private") if k in keys
     }
+    if "ports" in keys:
+        ports = doc.sequence(keys["ports"], f"{where}.ports")
+        flags["ports"] = tuple(_port(doc, n, f"{where}.ports") for n in ports)
     if flags.get("passthrough") and (methods or paths):
         raise doc.error(
             node, f"{where}: methods and paths cannot be checked on a passthrough host (TLS is not opened)"
         )
     return AllowRule(host=host, methods=tuple(methods), paths=tuple(paths), **flags)
+
+
+def _port(doc: Doc, node: Node, where: str) -> int:
+    text = doc.scalar_text(node, where)
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise doc.error(node, f"{where}: {text!r} is not a port number (1-65535)")
+    return int(text)
 
 
 def _egress(doc: Doc, node: Node) -> EgressDef:

@@ -64,6 +64,7 @@ class Rule:
     passthrough: bool = False
     private: bool = False
     dlp_exempt: bool = False
+    ports: tuple[int, ...] = ()  # empty: DEFAULT_PORTS
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ class BundleConfig:
 
 
 def _rule_dict(rule: Rule) -> dict[str, Any]:
-    return {
+    out: dict[str, Any] = {
         "host": rule.host,
         "methods": list(rule.methods),
         "paths": list(rule.paths),
@@ -95,6 +96,9 @@ def _rule_dict(rule: Rule) -> dict[str, Any]:
         "private": rule.private,
         "dlp_exempt": rule.dlp_exempt,
     }
+    if rule.ports:  # written only when set, so configs without it stay as they were
+        out["ports"] = list(rule.ports)
+    return out
 
 
 def _rules_from_spec(spec: BottleSpec) -> tuple[Rule, ...]:
@@ -106,6 +110,7 @@ def _rules_from_spec(spec: BottleSpec) -> tuple[Rule, ...]:
             passthrough=r.passthrough,
             private=getattr(r, "private", False),
             dlp_exempt=r.dlp_exempt,
+            ports=tuple(getattr(r, "ports", ())),
         )
         for r in spec.bottle.egress.allow
     )
@@ -181,7 +186,10 @@ def _known(data: Mapping[str, Any], keys: set[str], where: str) -> None:
 def _parse_rule(raw: Any, where: str) -> Rule:
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: expected a mapping")
-    _known(raw, {"host", "methods", "paths", "passthrough", "private", "dlp_exempt"}, where)
+    _known(raw, {"host", "methods", "paths", "passthrough", "private", "dlp_exempt", "ports"}, where)
+    ports = _take(raw, "ports", list, where, [])
+    if not all(isinstance(p, int) and not isinstance(p, bool) and 1 <= p <= 65535 for p in ports):
+        raise ConfigError(f"{where}.ports: expected port numbers")
     return Rule(
         host=_take(raw, "host", str, where),
         methods=_strings(_take(raw, "methods", list, where, []), f"{where}.methods"),
@@ -189,6 +197,7 @@ def _parse_rule(raw: Any, where: str) -> Rule:
         passthrough=_take(raw, "passthrough", bool, where, False),
         private=_take(raw, "private", bool, where, False),
         dlp_exempt=_take(raw, "dlp_exempt", bool, where, False),
+        ports=tuple(ports),
     )
 
 

@@ -153,7 +153,8 @@ class EgressAddon:
                               f"CONNECT {req.host}:{req.port} inside the tunnel to {state.tunnel.host} "
                               "is refused")
         else:
-            verdict = await self._pin(self._judge_name(self.policy.check(req.host), req.port), req.port)
+            verdict = await self._pin(self._judge_name(self.policy.check(req.host, port=req.port), req.port),
+                                      req.port)
         self._log("connect", verdict, host=verdict.host, port=req.port, method="CONNECT",
                   client=flow.client_conn)
         if not verdict.allowed:
@@ -193,7 +194,7 @@ class EgressAddon:
         tunnel = state.tunnel
         if tunnel is None:
             # A plain proxy request: the target is the request's own host, resolved and pinned now.
-            verdict = self.policy.check(req.host, req.method, req.path)
+            verdict = self.policy.check(req.host, req.method, req.path, port=req.port)
             if verdict.allowed:
                 verdict = self._names_other_host(req, verdict) or await self._pin(
                     self._judge_name(verdict, req.port), req.port)
@@ -203,7 +204,7 @@ class EgressAddon:
         else:
             # Inside a tunnel mitmproxy sends every request to the tunnel's server (req.host is that
             # server's address), so the tunnel's host is judged, with this request's method and path.
-            verdict = self.policy.check(tunnel.host, req.method, req.path)
+            verdict = self.policy.check(tunnel.host, req.method, req.path, port=tunnel.port)
             if verdict.allowed:
                 verdict = self._names_other_host(req, verdict) or self.policy.pin(
                     verdict, [tunnel.verdict.address] if tunnel.verdict.address else [])
@@ -254,7 +255,7 @@ class EgressAddon:
             # mitmproxy reconnects to the address, not the name): judge that address again.
             verdict = self.policy.pin(earlier, [host])
         else:
-            verdict = self.policy.lookup(host)
+            verdict = self.policy.lookup(host, port=port)
             pinned = state.pins.get((verdict.host, port))
             verdict = self.policy.pin(verdict, [pinned]) if pinned else await self._pin(verdict, port)
         if not verdict.allowed:

@@ -15,7 +15,11 @@ from claude_bottle.sidecars.config import Rule
 from claude_bottle.sidecars.egress import netcheck
 from claude_bottle.sidecars.egress.hosts import HostError, matches, normalize_host
 
-__all__ = ["Policy", "Refusal", "Verdict", "refusal_body"]
+__all__ = ["DEFAULT_PORTS", "Policy", "Refusal", "Verdict", "refusal_body"]
+
+# What an allow entry opens when it lists no ports: the web. Any other service on an allowed name
+# (ssh, a database, an admin port) needs ``ports:`` on the entry.
+DEFAULT_PORTS = (80, 443)
 
 
 @dataclass(frozen=True)
@@ -58,28 +62,37 @@ class Policy:
     def add_own_networks(self, cidrs: Iterable[str]) -> None:
         self.own = (*self.own, *netcheck.parse_networks(cidrs))
 
-    def lookup(self, raw_host: str) -> Verdict:
-        """The host-level decision (CONNECT, SNI, passthrough): is the host on the allowlist?"""
+    def lookup(self, raw_host: str, *, port: int | None = None) -> Verdict:
+        """The host-level decision (CONNECT, SNI, passthrough): is the host on the allowlist, and, when
+        ``port`` is given, does a matching entry open that port?"""
         try:
             host = normalize_host(raw_host)
         except HostError as exc:
             return _deny(raw_host, exc.rule, exc.reason)
+        refused: Verdict | None = None
         for rule in self.rules:
-            if matches(rule.host, host):
-                return Verdict(True, host, rule.host, "allowlisted", rule)
-        return _deny(host, "default-deny", f"{host} is not on the egress allowlist")
+            if not matches(rule.host, host):
+                continue
+            if not _port_allowed(rule, port):
+                refused = refused or _deny(host, "port", f"port {port} is not open for {rule.host} "
+                                           f"(open: {', '.join(map(str, rule.ports or DEFAULT_PORTS))})",
+                                           rule)
+                continue
+            return Verdict(True, host, rule.host, "allowlisted", rule)
+        return refused or _deny(host, "default-deny", f"{host} is not on the egress allowlist")
 
-    def check(self, raw_host: str, method: str | None = None, path: str | None = None) -> Verdict:
-        """The request-level decision: host, then the matching entries' methods and path prefixes.
-        ``method``/``path`` of ``None`` (a CONNECT, whose inner requests are checked one by one
-        later) pass the host check only."""
-        first = self.lookup(raw_host)
+    def check(self, raw_host: str, method: str | None = None, path: str | None = None, *,
+              port: int | None = None) -> Verdict:
+        """The request-level decision: host (and port), then the matching entries' methods and path
+        prefixes. ``method``/``path`` of ``None`` (a CONNECT, whose inner requests are checked one by
+        one later) pass the host check only."""
+        first = self.lookup(raw_host, port=port)
         if not first.allowed or (method is None and path is None):
             return first
         host = first.host
         refused: Verdict | None = None
         for rule in self.rules:
-            if not matches(rule.host, host):
+            if not matches(rule.host, host) or not _port_allowed(rule, port):
                 continue
             if method is not None and rule.methods and method.upper() not in rule.methods:
                 refused = refused or _deny(host, "method", f"{method} is not allowed for {rule.host} "
@@ -109,6 +122,10 @@ class Policy:
                 return _deny(verdict.host, "private-address",
                              f"{verdict.host} resolves to {addr}, a {why} address{hint}", verdict.entry)
         return Verdict(True, verdict.host, verdict.rule, verdict.reason, verdict.entry, addresses[0])
+
+
+def _port_allowed(rule: Rule, port: int | None) -> bool:
+    return port is None or port in (rule.ports or DEFAULT_PORTS)
 
 
 def _path_only(path: str) -> str:
@@ -142,6 +159,9 @@ def refusal_body(verdict: Verdict, *, bottle: str, method: str, port: int | None
     path = f"~/.claude-bottle/bottles/{bottle}.md"
     if verdict.rule == "default-deny":
         lines.append(f'to allow it: add "{verdict.host}" to egress.allow in {path}')
+    elif verdict.rule == "port" and verdict.entry is not None:
+        lines.append(f"to allow it: add {port} to the ports of {verdict.entry.host!r} "
+                     f"in egress.allow in {path}")
     elif verdict.rule in ("method", "path") and verdict.entry is not None:
         lines.append(f"to allow it: widen the {verdict.rule}s of {verdict.entry.host!r} "
                      f"in egress.allow in {path}")
