@@ -92,6 +92,29 @@ def _forward(config: GateConfig, updates: list[Update], remote_name: str | None)
     return errors
 
 
+def _own_values(commits: list[str]) -> list[str]:
+    """This bottle's own secret values (and placeholders), raw or encoded as the egress proxy's request
+    scanner knows them, in what ``commits`` add: messages, file names and added lines. A push that is
+    forwarded to a declared remote is egress like any request, so it passes the same scan. Names the
+    secret and the commit, never the value."""
+    from claude_bottle.sidecars.egress.dlp import RequestParts  # noqa: PLC0415 - bundle-side only
+    from claude_bottle.sidecars.egress.inject import CredentialStore  # noqa: PLC0415
+
+    _, scanner = CredentialStore().refresh()
+    if not scanner.needles:
+        return []
+    out = []
+    for commit in commits:
+        shown = git("show", "--no-color", "--no-ext-diff", "--no-textconv", "--text", "--format=%an%n%ae%n%B",
+                    commit)
+        head, _, diff = shown.partition("\ndiff --git ")
+        added = [ln for ln in diff.splitlines() if ln.startswith(("+", "rename to ", "copy to "))]
+        body = "\n".join([head, *added]).encode("utf-8", "replace")
+        for finding in scanner.scan(RequestParts("PUSH", "git-gate", "", body=body), patterns=False):
+            out.append(f"commit {commit[:12]}: {finding.describe()}")
+    return list(dict.fromkeys(out))
+
+
 def main() -> int:
     try:
         return _main()
@@ -115,10 +138,19 @@ def _main() -> int:
         _log(config, verdict="refused", ref=refusal.ref, rule=refusal.rule, reason=refusal.reason)
     if refusals:
         return 1
+    tips = [u.new for u in updates if not u.deletes]
+    commits = new_commits(git, tips, _cache_tips())
+    if any(_targets(config, remote_name, up) for up in updates):
+        own = _own_values(commits)
+        for line in own:
+            _say(f"refused push: rule own-secret: {line}")
+            _log(config, verdict="refused", rule="own-secret", reason=line)
+        if own:
+            _say("this bottle's secrets never leave it, and a declared remote is a way out like any host")
+            return 1
     if config.scan:
-        tips = [u.new for u in updates if not u.deletes]
         tags = [t for t in tips if git("cat-file", "-t", t).strip() == "tag"]
-        findings = scan_commits(git, new_commits(git, tips, _cache_tips()), tags)
+        findings = scan_commits(git, commits, tags)
         for finding in findings:
             _say(f"refused push: rule secret-scan: {finding.line_text()}")
             _log(config, verdict="refused", rule="secret-scan", path=finding.path, line=finding.line,
