@@ -431,8 +431,17 @@ def _egress_cells(record: Mapping[str, object]) -> list[str]:
             value = time.strftime("%H:%M:%S", time.localtime(value))
         elif key == "time" and isinstance(value, str) and "T" in value:
             value = value.split("T", 1)[1][:8]  # ISO 8601: the date is noise in a bottle's log
-        cells.append("" if value is None else str(value))
+        cells.append("" if value is None else _inert(str(value)))
     return cells
+
+
+def _inert(text: str) -> str:
+    """``text`` with every control and format character (ESC, BEL, C1, bidi overrides) written as an
+    escape: hosts, paths and DNS names in the audit log are the agent's choice, and a raw escape
+    sequence would reach the user's terminal (retitle it, clear it, write the clipboard)."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
 
 
 def _verdict_style(verdict: str) -> str:

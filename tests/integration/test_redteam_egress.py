@@ -198,3 +198,24 @@ r.setServers([%s]);
         # the exact alias, in any case and with a trailing dot, is the bundle; nothing below it is
         assert all(ln.split()[0].lower().rstrip(".") == "egress" and ln.split()[1] in ("A", "ANY")
                    for ln in answered), (server, answered)
+
+
+def test_escape_sequences_the_agent_plants_in_the_audit_log_do_not_reach_the_users_terminal(
+        bottle: Bottle) -> None:
+    """A DNS name is the agent's choice, byte for byte, and the refusal is logged: ``logs --egress``
+    must not replay an escape sequence (retitle, clear screen, clipboard write) on the user's terminal."""
+    bottle.node(r"""
+const dgram = require('dgram');
+const label = Buffer.from('\x1b]0;pwned\x07\x1b[2J\x1b]52;c;aGk=\x07');
+const q = Buffer.concat([Buffer.from([0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0]), Buffer.from([label.length]),
+                         label, Buffer.from([3]), Buffer.from('com'), Buffer.from([0, 0, 1, 0, 1])]);
+const s = dgram.createSocket('udp4');
+s.send(q, 53, '127.0.0.11');
+s.on('message', () => process.exit(0));
+setTimeout(() => process.exit(0), 3000);
+""")
+    logged = [r for r in bottle.env.audit(bottle.slug) if "pwned" in str(r.get("host"))]
+    assert logged, "the planted name was not logged"
+    shown = bottle.env.cli("logs", bottle.slug, "--egress")
+    assert "pwned" in shown.stdout
+    assert "\x1b" not in shown.stdout and "\x07" not in shown.stdout, repr(shown.stdout[-400:])

@@ -1,0 +1,31 @@
+"""The red team's terminal-injection finding: audit fields are the agent's choice, so the human views
+of ``logs --egress`` print control characters as escapes, never raw."""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console
+
+from claude_bottle import ui
+
+RECORD = {"time": "2026-01-01T00:00:00.000Z", "verdict": "deny", "method": "A", "rule": "dns",
+          "host": "\x1b]0;pwned\x07\x1b[2J\x1b]52;c;aGk=\x07\u202eevil\x9b31m.com", "path": "/\x1b[8m"}
+
+
+def _render(renderable: object) -> str:
+    buf = io.StringIO()
+    Console(file=buf, width=300, color_system=None, force_terminal=False).print(renderable)
+    return buf.getvalue()
+
+
+def test_table_and_line_print_no_control_characters() -> None:
+    for out in (_render(ui.egress_table([RECORD])), _render(ui.egress_line(RECORD))):
+        assert not any(ch in out for ch in "\x1b\x07\x9b\u202e"), repr(out)
+        assert "pwned" in out  # kept, only made inert
+
+
+def test_ordinary_names_are_unchanged() -> None:
+    record = {**RECORD, "host": "api.anthropic.com", "path": "/v1/messages"}
+    out = _render(ui.egress_line(record))
+    assert "api.anthropic.com /v1/messages" in out
