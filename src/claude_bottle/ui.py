@@ -91,7 +91,7 @@ def err() -> Console:
 # -- messages ----------------------------------------------------------------------------------------
 def _line(console: Console, prefix: str, style: str, text: str) -> None:
     # soft_wrap: a one-line message stays one line however narrow the terminal
-    console.print(Text.assemble((prefix, style), text), soft_wrap=True)
+    console.print(Text.assemble((prefix, style), _inert(text)), soft_wrap=True)
 
 
 def error(text: str) -> None:
@@ -103,11 +103,11 @@ def warn(text: str) -> None:
 
 
 def note(text: str) -> None:
-    err().print(Text(text, style="dim"), soft_wrap=True)
+    err().print(Text(_inert(text), style="dim"), soft_wrap=True)
 
 
 def say(text: str) -> None:
-    out().print(Text(text), soft_wrap=True)
+    out().print(Text(_inert(text)), soft_wrap=True)
 
 
 def print_json(data: object) -> None:
@@ -436,12 +436,14 @@ def _egress_cells(record: Mapping[str, object]) -> list[str]:
 
 
 def _inert(text: str) -> str:
-    """``text`` with every control and format character (ESC, BEL, C1, bidi overrides) written as an
-    escape: hosts, paths and DNS names in the audit log are the agent's choice, and a raw escape
-    sequence would reach the user's terminal (retitle it, clear it, write the clipboard)."""
+    """``text`` with every control and format character but newline and tab (ESC, BEL, C1, bidi
+    overrides) written as an escape. Hosts, paths and DNS names in the audit log, file names ``cp``
+    warns about and branch names ``fetch`` reports are the agent's choice, and a raw escape sequence
+    would reach the user's terminal (retitle it, clear it, write the clipboard)."""
     if text.isprintable():
         return text
-    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
+    return "".join(ch if ch.isprintable() or ch in "\n\t" else ch.encode("unicode_escape").decode("ascii")
+                   for ch in text)
 
 
 def _verdict_style(verdict: str) -> str:

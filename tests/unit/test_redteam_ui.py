@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 
+import pytest
 from rich.console import Console
 
 from claude_bottle import ui
@@ -29,3 +30,15 @@ def test_ordinary_names_are_unchanged() -> None:
     record = {**RECORD, "host": "api.anthropic.com", "path": "/v1/messages"}
     out = _render(ui.egress_line(record))
     assert "api.anthropic.com /v1/messages" in out
+
+
+def test_messages_print_no_control_characters(capsys: pytest.CaptureFixture[str]) -> None:
+    """The same class through the one-line messages: ``cp`` warns with a link name the agent chose."""
+    planted = "/workspace/\x1b]52;c;aGk=\x07link"
+    ui.warn(f"removed {planted}: a link out of what was copied")
+    ui.say(f"x:{planted} -> /tmp/out")
+    ui.note("two\nlines\tstay")
+    captured = capsys.readouterr()
+    both = captured.out + captured.err
+    assert "\x1b" not in both and "\x07" not in both, repr(both)
+    assert "link" in both and "two\nlines" in both  # newlines stay (Rich expands the tab)
