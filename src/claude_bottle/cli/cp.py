@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 from typing import Annotated
 
@@ -20,6 +21,31 @@ def _escaping_links(root: Path) -> list[Path]:
             candidates += [Path(top) / name for name in (*dirs, *files) if (Path(top) / name).is_symlink()]
     base = root.parent.resolve() if root.is_symlink() or not root.is_dir() else root.resolve()
     return [link for link in candidates if not (link.parent / link.readlink()).resolve().is_relative_to(base)]
+
+
+def _defuse(root: Path) -> list[str]:
+    """Take the agent's set-id bits off what was copied (``docker cp`` keeps modes, and run as root it
+    makes the files root's: an agent's set-uid program would become a set-uid-root one on this machine)
+    and remove FIFOs and sockets (a FIFO hangs the first tool that reads it). What was done, per path."""
+    done: list[str] = []
+    paths = [root]
+    if root.is_dir() and not root.is_symlink():
+        for top, dirs, files in os.walk(root):
+            paths += [Path(top) / name for name in (*dirs, *files)]
+    for path in paths:
+        try:
+            mode = path.lstat().st_mode
+        except FileNotFoundError:
+            continue
+        if stat.S_ISLNK(mode):
+            continue
+        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            path.unlink()
+            done.append(f"removed {path}: not a regular file or directory")
+        elif mode & (stat.S_ISUID | stat.S_ISGID):
+            path.chmod(stat.S_IMODE(mode) & ~(stat.S_ISUID | stat.S_ISGID))
+            done.append(f"cleared the set-id bits of {path}")
+    return done
 
 
 def cp(
@@ -42,4 +68,6 @@ def cp(
     for link in _escaping_links(target):
         link.unlink()
         ui.warn(f"removed {link}: a link out of what was copied")
+    for what in _defuse(target):
+        ui.warn(what)
     ui.say(f"{slug}:{inside} -> {dest}")
