@@ -55,7 +55,9 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
             raise BottleError(f"{path}: {exc}", hint="fix the TOML syntax") from exc
         unknown = set(data) - _KEYS
         if unknown:
-            raise BottleError(f"{path}: unknown key {sorted(unknown)[0]!r}", hint=f"known keys: {', '.join(sorted(_KEYS))}")
+            known = ", ".join(sorted(_KEYS))
+            raise BottleError(f"{path}: unknown key {sorted(unknown)[0]!r}", hint=f"known keys: {known}")
+
     def pick(key: str) -> str | None:
         value = env.get(f"CLAUDE_BOTTLE_{key.upper()}") or data.get(key)
         if value is not None and not isinstance(value, str):
@@ -64,7 +66,10 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     ca = pick("extra_ca_certs")
     ca_path = Path(ca).expanduser() if ca else None
     if ca_path is not None and not ca_path.is_file():
-        raise BottleError(f"extra CA bundle {ca_path} not found", hint="fix CLAUDE_BOTTLE_EXTRA_CA_CERTS or extra_ca_certs in config.toml")
+        raise BottleError(
+            f"extra CA bundle {ca_path} not found",
+            hint="fix CLAUDE_BOTTLE_EXTRA_CA_CERTS or extra_ca_certs in config.toml",
+        )
     return Settings(
         home=home,
         extra_ca_certs=ca_path,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 __all__ = ["CleanupItem", "CleanupOutcome", "CleanupPlan", "CleanupReport", "ReportStatus"]
 
@@ -59,7 +59,7 @@ class CleanupOutcome:
     error: str = ""
 
 
-class ReportStatus(str, Enum):
+class ReportStatus(StrEnum):
     SUCCESS = "success"
     PARTIAL = "partial"
     ERROR = "error"

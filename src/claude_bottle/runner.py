@@ -92,7 +92,7 @@ class SubprocessRunner:
         secrets = [*self._secrets, *cmd.secret_env.values()]
         log.debug("run: %s", redact(cmd.display(), secrets))
         try:
-            proc = subprocess.run(  # noqa: S603 - argv is built as data, never through a shell
+            proc = subprocess.run(
                 cmd.argv,
                 input=cmd.input,
                 capture_output=True,
@@ -104,7 +104,8 @@ class SubprocessRunner:
         except FileNotFoundError as exc:
             raise BottleError(f"{cmd.argv[0]} not found on PATH", hint="install it, then retry") from exc
         except subprocess.TimeoutExpired as exc:
-            raise BottleError(f"{cmd.argv[0]} {cmd.argv[1] if len(cmd.argv) > 1 else ''} timed out after {cmd.timeout}s".replace("  ", " ")) from exc
+            what = " ".join(cmd.argv[:2])
+            raise BottleError(f"{what} timed out after {cmd.timeout}s") from exc
         result = Result(
             argv=cmd.argv,
             returncode=proc.returncode,
@@ -112,13 +113,15 @@ class SubprocessRunner:
             stderr=redact(proc.stderr.decode(errors="replace"), secrets),
         )
         if cmd.check and not result.ok:
-            detail = _first_line(result.stderr) or _first_line(result.stdout) or f"exit status {result.returncode}"
+            detail = (
+                _first_line(result.stderr) or _first_line(result.stdout) or f"exit status {result.returncode}"
+            )
             raise BottleError(f"`{' '.join(cmd.argv[:3])}` failed: {detail}")
         return result
 
     def interactive(self, cmd: Command) -> int:
         try:
-            return subprocess.call(cmd.argv, env=self._env(cmd), cwd=cmd.cwd)  # noqa: S603
+            return subprocess.call(cmd.argv, env=self._env(cmd), cwd=cmd.cwd)
         except FileNotFoundError as exc:
             raise BottleError(f"{cmd.argv[0]} not found on PATH", hint="install it, then retry") from exc
 

@@ -34,7 +34,7 @@ GIT_KEYS = ("push", "remotes")
 REMOTE_KEYS = ("name", "url", "ssh_key", "host_key", "token", "branches")
 
 # An absent optional key reads as YAML null: an empty list or mapping.
-_NOWHERE = Mark("", 0, 0, 0, None, None)
+_NOWHERE = Mark("", 0, 0, 0, None, None)  # type: ignore[arg-type]  # PyYAML itself builds marks without a buffer
 _ABSENT = ScalarNode("tag:yaml.org,2002:null", "", _NOWHERE, _NOWHERE)
 
 _HOST_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")

@@ -46,7 +46,7 @@ def _v4() -> list[Iface]:
 
 
 def _v6(path: Path = Path("/proc/net/if_inet6")) -> list[Iface]:
-    out = []
+    out: list[Iface] = []
     try:
         text = path.read_text()
     except OSError:
