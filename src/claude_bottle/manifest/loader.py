@@ -95,7 +95,14 @@ def _load_agent(name: str, settings: Settings, cwd: Path, warnings: list[str]) -
         path = _project_file(project / "agents" / f"{name}.md", cwd)
         if home_file.is_file():
             warnings.append(f"{path} overrides {home_file}")
-        return parse_agent(name=name, path=str(path), text=_read(path), project=True)
+        elif name in BUILTIN_AGENTS:
+            # A cloned repository's agent takes the built-in's name: plain `claude-bottle up` runs it.
+            warnings.append(f"{path} overrides the built-in agent {name!r}")
+        parsed = parse_agent(name=name, path=str(path), text=_read(path), project=True)
+        if "bottle" in parsed.lines:
+            # The repository picks which of your bottles (egress, secrets) its agent gets: say so.
+            warnings.append(f"{path} (from this project) runs in your bottle {parsed.agent.bottle!r}")
+        return parsed
     if home_file.is_file():
         return parse_agent(name=name, path=str(home_file), text=_read(home_file), project=False)
     if name in BUILTIN_AGENTS:
