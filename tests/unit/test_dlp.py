@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 import pytest
 
-from claude_bottle.sidecars.egress.dlp import Needle, RequestParts, Scanner
+from claude_bottle.sidecars.egress.dlp import History, Needle, RequestParts, Scanner
 
 SECRET = "sk-ant-api03-" + "Zq8_rT2-mK4pL9xW" * 6 + "nB7vAA"
 PLACEHOLDER = "sk-ant-api03-" + "Yh3-uQ7_cF1oJ5eR" * 6 + "dS2mAA"
@@ -227,3 +227,36 @@ def test_ordinary_traffic_is_clean() -> None:
 def test_skip_headers_are_not_read() -> None:
     r = req(headers=(("x-api-key", SECRET), ("x-other", "1")))
     assert ("secret", "ANTHROPIC_API_KEY") not in kinds(r, skip_headers=frozenset({0}))
+
+
+def test_pieces_sent_one_per_request_are_seen_together() -> None:
+    history = History()
+    pieces = [SECRET[i:i + 10] for i in range(0, len(SECRET), 10)]
+    results = [SCANNER.scan(req(path=f"/m?i={i}&p={p}"), history=history) for i, p in enumerate(pieces)]
+    assert results[0] == []  # one piece alone says nothing
+    assert all(any(f.secret == "ANTHROPIC_API_KEY" and "across requests" in f.where for f in r)
+               for r in results[2:])
+    # the same through sub-domain labels of one parent, and through the end of the path
+    history = History()
+    names = [f"{p.lower().replace('_', '-')}.x.example" for p in pieces[:4]]
+    labels = [SCANNER.scan(RequestParts("GET", name, "/"), history=history) for name in names]
+    assert labels[-1]
+    history = History()
+    ends = [SCANNER.scan(req(path=f"/files/{p}"), history=history) for p in pieces[:4]]
+    assert ends[-1]
+
+
+def test_history_does_not_mix_hosts_or_fields() -> None:
+    history = History()
+    assert SCANNER.scan(req(path=f"/?a={SECRET[:12]}"), history=history) == []
+    r = RequestParts("GET", "elsewhere.example", f"/?a={SECRET[12:24]}")
+    assert SCANNER.scan(r, history=history) == []
+    assert SCANNER.scan(req(path=f"/?b={SECRET[12:24]}"), history=history) == []
+
+
+def test_history_judges_only_what_the_new_piece_completes() -> None:
+    """After a refused value, later ordinary requests to the same host and field still pass."""
+    history = History()
+    assert SCANNER.scan(req(path=f"/up/{SECRET}"), history=history)
+    assert SCANNER.scan(req(path="/up/after"), history=history) == []
+    assert SCANNER.scan(req(path="/up/and-again"), history=history) == []

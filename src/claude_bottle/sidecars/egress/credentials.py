@@ -19,7 +19,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from claude_bottle.sidecars.audit import AuditLog, audit_record
-from claude_bottle.sidecars.egress.dlp import Needle, RequestParts, Scanner
+from claude_bottle.sidecars.egress.dlp import History, Needle, RequestParts, Scanner
 from claude_bottle.sidecars.egress.inject import Credential, CredentialStore, apply, decide
 from claude_bottle.sidecars.egress.policy import Refusal
 
@@ -53,6 +53,7 @@ class CredentialCheck:
     def __init__(self, cfg: BundleConfig, *, store: CredentialStore | None = None,
                  audit: AuditLog | None = None) -> None:
         self.store = store or CredentialStore()
+        self.history = History()  # small fields across requests, per host (pieces sent one at a time)
         # Its own descriptor on the same O_APPEND file: each line is one write, so lines never mix.
         self.audit = audit or AuditLog(cfg.audit_log)
 
@@ -72,7 +73,7 @@ class CredentialCheck:
         loaded = self._load()
         if isinstance(loaded, Refusal):
             return loaded
-        decision = decide(RequestParts("CONNECT", host, ""), *loaded, dlp_exempt=True)
+        decision = decide(RequestParts("CONNECT", host, ""), *loaded, dlp_exempt=True, history=self.history)
         for event in decision.events():
             self.audit.write(audit_record(source="egress", method="CONNECT", host=WITHHELD_HOST, port=port,
                                           **event))  # type: ignore[arg-type]
@@ -105,7 +106,7 @@ class CredentialCheck:
             return loaded
         credentials, scanner = loaded
         exempt = bool(verdict.entry is not None and verdict.entry.dlp_exempt)
-        decision = decide(parts, credentials, scanner, dlp_exempt=exempt)
+        decision = decide(parts, credentials, scanner, dlp_exempt=exempt, history=self.history)
         if decision.refused and any("path" in f.where for f in decision.findings):
             # The audit log records paths: one that carries a secret must not put it on the host's
             # disk. The request is refused, so rewriting its path changes nothing that leaves.

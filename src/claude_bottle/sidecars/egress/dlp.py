@@ -26,17 +26,21 @@ import base64
 import binascii
 import quopri
 import re
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from urllib.parse import unquote_to_bytes
 
 from claude_bottle.sidecars.egress.unpack import MAX_UNPACKED, unpack
 from claude_bottle.sidecars.egress.views import base64_blobs, views
 
-__all__ = ["PATTERNS", "Finding", "Needle", "RequestParts", "Scanner"]
+__all__ = ["PATTERNS", "Finding", "History", "Needle", "RequestParts", "Scanner"]
 
 FRAGMENT = 16         # a split piece this long (after reduction) is still recognised
 MIN_NEEDLE = 10       # encoded forms shorter than this (after reduction) would match by chance
 MAX_PAIR_FIELDS = 48  # pairwise concatenation is quadratic; past this, only the in-order join
+WINDOW = 512          # History: reduced bytes remembered per (host, field)
+FIELDS = 4096         # History: (host, field) windows remembered
 
 # (name, prefixes, the rest). Each prefix is a literal the regex engine searches for quickly, and the
 # regex runs only on text holding it (an ``in`` test); the match must not follow a letter or digit.
@@ -178,6 +182,15 @@ class Scanner:
             if form in reduced:
                 yield Finding(needle.kind, where, needle.name, encoding if view == "raw" else view)
 
+    def find_new(self, window: bytes, new_from: int, where: str) -> Iterator[Finding]:
+        """Whole forms and fragments in a reduced ``History`` window that overlap its newest piece
+        (from ``new_from`` on), as splits: what older pieces alone held was judged already."""
+        for form, needle, _ in self._forms:
+            if window.find(form, max(0, new_from - len(form) + 1)) != -1:
+                yield Finding(needle.kind, where, needle.name, "split")
+                return
+        yield from self._find_fragments(window[max(0, new_from - FRAGMENT + 1):], where)
+
     def _find_fragments(self, reduced: bytes, where: str) -> Iterator[Finding]:
         for i in range(len(reduced) - FRAGMENT + 1):
             owner = self._grams.get(reduced[i:i + FRAGMENT])
@@ -215,10 +228,11 @@ class Scanner:
                                                   small=True))
 
     # -- the request -----------------------------------------------------------------------------------
-    def scan(self, req: RequestParts, *, patterns: bool = True, skip_headers: frozenset[int] = frozenset()
-             ) -> list[Finding]:
+    def scan(self, req: RequestParts, *, patterns: bool = True, skip_headers: frozenset[int] = frozenset(),
+             history: History | None = None) -> list[Finding]:
         """Every finding in ``req``, deduplicated, in order. ``skip_headers`` are indexes into
-        ``req.headers`` not to read (the slots where the proxy itself puts a credential)."""
+        ``req.headers`` not to read (the slots where the proxy itself puts a credential); ``history``
+        remembers small fields across requests (a value sent one piece per request)."""
         found: list[Finding] = []
         path, _, query = req.path.partition("?")
         # The host too: sub-domains of a wildcard entry are the agent's choice (``<hex>.allowed.example``).
@@ -234,6 +248,12 @@ class Scanner:
             found += self._scan_field(data, f"header {name.lower()}", patterns=patterns, small=True)
             small_fields.append((f"header {name.lower()}", data))
         found += self._scan_split(small_fields)
+        if history is not None:
+            path_end = ("path end", path.rsplit("/", 1)[-1].encode("latin-1", "replace"))
+            found += history.scan(self, req.host, [*small_fields[1:], path_end])
+            # pieces in sub-domain labels meet under their parent domain
+            label, _, parent = req.host.partition(".")
+            found += history.scan(self, parent, [("host label", label.encode("latin-1", "replace"))])
         found += self._scan_body(req, patterns=patterns)
         return list(dict.fromkeys(found))
 
@@ -332,3 +352,30 @@ def _multipart_parts(content_type: str, body: bytes) -> Iterator[tuple[str, byte
         else:
             # The part without the CRLF that belongs to the boundary, so archives are recognised.
             yield where, content[:-2] if content.endswith(b"\r\n") else content, False
+
+
+class History:
+    """What recent requests to each host carried in each small field (a query parameter, a header, the
+    end of the path, the first label of the name), joined in arrival order: a value cut into pieces and
+    sent one piece per request is seen once two pieces are in (whole, or as a fragment). Pieces the
+    scanner refused stay in the window too, so the rest of the value is refused after them. Bounded:
+    :data:`WINDOW` bytes per field, :data:`FIELDS` fields, oldest forgotten first."""
+
+    def __init__(self) -> None:
+        self._windows: OrderedDict[tuple[str, str], bytes] = OrderedDict()
+
+    def scan(self, scanner: Scanner, host: str, fields: Iterable[tuple[str, bytes]]) -> list[Finding]:
+        found: list[Finding] = []
+        for where, data in fields:
+            reduced = _reduce(unquote_to_bytes(data))
+            if not reduced:
+                continue
+            key = (host, where)
+            before = self._windows.pop(key, b"")
+            window = (before + reduced)[-WINDOW:]
+            self._windows[key] = window
+            if len(self._windows) > FIELDS:
+                self._windows.popitem(last=False)
+            if before:  # a single piece is the request's own scan's to judge
+                found += scanner.find_new(window, len(window) - len(reduced), f"{where} across requests")
+        return found

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .dlp import Finding, Needle, RequestParts, Scanner
+from .dlp import Finding, History, Needle, RequestParts, Scanner
 from .hosts import HostError, matches, normalize_host, normalize_pattern
 
 __all__ = ["Credential", "CredentialStore", "Decision", "Injection", "Scrubber", "apply", "decide",
@@ -171,7 +171,7 @@ class Decision:
 
 
 def decide(req: RequestParts, credentials: tuple[Credential, ...], scanner: Scanner, *,
-           dlp_exempt: bool = False) -> Decision:
+           dlp_exempt: bool = False, history: History | None = None) -> Decision:
     slots: list[Injection] = []
     for index, (name, value) in enumerate(req.headers):
         for c in credentials:
@@ -180,7 +180,8 @@ def decide(req: RequestParts, credentials: tuple[Credential, ...], scanner: Scan
                 slots.append(Injection(c.name, name, index, c.header_value(c.value)))
     own = {c.name for c in credentials if c.serves(req.host)}
     findings = tuple(
-        f for f in scanner.scan(req, patterns=not dlp_exempt, skip_headers=frozenset(s.index for s in slots))
+        f for f in scanner.scan(req, patterns=not dlp_exempt, skip_headers=frozenset(s.index for s in slots),
+                                history=history)
         if not (f.kind == "placeholder" and f.secret in own)
     )
     if req.scheme != "https":  # a real value never crosses the network in clear text
