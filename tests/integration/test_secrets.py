@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from tests.integration.dockerkit import HOST_CA, TEST_LABEL, Env, docker
+from tests.integration.dockerkit import TEST_LABEL, Env, docker
+from tests.integration.testca import make_certs, trust_bundle
 from tests.integration.upstream import _sidecars_image
 
 from claude_bottle.identity import Names
@@ -188,25 +189,16 @@ class Recorder:
         self.dir = Path(tempfile.mkdtemp(prefix="cb-secrets-"))
 
     def __enter__(self) -> Recorder:
-        def ssl(*args: str) -> None:
-            subprocess.run(["openssl", *args], cwd=self.dir, check=True, capture_output=True)
-
-        ssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=cb secrets test CA",
-            "-keyout", "ca.key", "-out", "ca.pem", "-addext", "basicConstraints=critical,CA:TRUE",
-            "-addext", "keyUsage=critical,keyCertSign,cRLSign")
-        ssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={NAMES[0]}", "-keyout", "server.key",
-            "-out", "server.csr")
-        (self.dir / "ext.cnf").write_text("subjectAltName=" + ",".join(f"DNS:{n}" for n in NAMES) +
-                                          "\nextendedKeyUsage=serverAuth\n")
-        ssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-            "-days", "2", "-out", "server.pem", "-extfile", "ext.cnf")
-        for name in ("server.key", "server.pem", "ca.pem"):
-            (self.dir / name).chmod(0o644)
-        docker("network", "create", *self.labels, self.network)
-        aliases = [arg for n in NAMES for arg in ("--network-alias", n)]
-        docker("run", "-d", "--name", self.name, *self.labels, "--network", self.network, *aliases,
-               "--mount", f"type=bind,source={self.dir},target=/certs,readonly",
-               "--entrypoint", "python3", _sidecars_image(), "-c", SERVER)
+        make_certs(self.dir, NAMES, label="cb secrets test")
+        try:
+            docker("network", "create", *self.labels, self.network)
+            aliases = [arg for n in NAMES for arg in ("--network-alias", n)]
+            docker("run", "-d", "--name", self.name, *self.labels, "--network", self.network, *aliases,
+                   "--mount", f"type=bind,source={self.dir},target=/certs,readonly",
+                   "--entrypoint", "python3", _sidecars_image(), "-c", SERVER)
+        except BaseException:
+            self.__exit__()
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -215,8 +207,7 @@ class Recorder:
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def trust_bundle(self) -> bytes:
-        host = HOST_CA.read_bytes() if HOST_CA.is_file() else b""
-        return host + b"\n" + (self.dir / "ca.pem").read_bytes()
+        return trust_bundle(self.dir)
 
     def received(self) -> list[dict[str, object]]:
         out = docker("exec", self.name, "sh", "-c", "cat /tmp/requests.jsonl 2>/dev/null || true")
