@@ -42,37 +42,41 @@ def raw_up(name: str, *, home: str, images: tuple[str, str] | None = None) -> Ra
     (the lookup then counts in the raw time, as it does in ``up``'s)."""
     agent_image, sidecars_image = images or current_images()
     stage = Path(tempfile.mkdtemp(prefix="cb-raw-"))
-    (stage / "logs").mkdir()
-    (stage / "bundle.yaml").write_text(
-        f"version: 1\nslug: {name}\nbottle: default\ndaemons: [egress, dns]\n"
-        "egress: {port: 3128, allow: []}\ndns: {port: 53, names: [egress, git-gate, supervise]}\n")
-    label = ["--label", f"dev.claude-bottle-bench.home={home}"]
-    _docker("network", "create", *label, "--internal", "-o", "com.docker.network.bridge.inhibit_ipv4=true",
-            f"raw-net-{name}")
-    _docker("network", "create", *label, f"raw-egress-{name}")
-    _docker("create", "--name", f"raw-sidecars-{name}", *label, "--network", f"raw-egress-{name}",
-            "--cap-drop", "ALL", "--cap-add", "NET_BIND_SERVICE", "--cap-add", "DAC_OVERRIDE",
-            "--security-opt", "no-new-privileges",
-            "--mount", f"type=bind,source={stage},target=/etc/claude-bottle,readonly",
-            "--mount", f"type=bind,source={stage / 'logs'},target=/var/log/claude-bottle", sidecars_image)
-    _docker("network", "connect", "--alias", "egress", f"raw-net-{name}", f"raw-sidecars-{name}")
-    _docker("start", f"raw-sidecars-{name}")
-    info = json.loads(_docker("inspect", f"raw-sidecars-{name}"))[0]["NetworkSettings"]["Networks"]
-    egress_ip, internal_ip = info[f"raw-egress-{name}"]["IPAddress"], info[f"raw-net-{name}"]["IPAddress"]
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            socket.create_connection((egress_ip, 3128), timeout=0.5).close()
-            break
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
-    _docker("run", "-d", "--name", f"raw-agent-{name}", *label, "--network", f"raw-net-{name}",
-            "--dns", internal_ip, "--user", "claude", "--cap-drop", "ALL",
-            "--security-opt", "no-new-privileges",
-            "--pids-limit", "2048", "--memory", "8g", "--init",
-            "--env", "HTTPS_PROXY=http://egress:3128", agent_image, "sleep", "infinity")
+    try:
+        (stage / "logs").mkdir()
+        (stage / "bundle.yaml").write_text(
+            f"version: 1\nslug: {name}\nbottle: default\ndaemons: [egress, dns]\n"
+            "egress: {port: 3128, allow: []}\ndns: {port: 53, names: [egress, git-gate, supervise]}\n")
+        label = ["--label", f"dev.claude-bottle-bench.home={home}"]
+        _docker("network", "create", *label, "--internal",
+                "-o", "com.docker.network.bridge.inhibit_ipv4=true", f"raw-net-{name}")
+        _docker("network", "create", *label, f"raw-egress-{name}")
+        _docker("create", "--name", f"raw-sidecars-{name}", *label, "--network", f"raw-egress-{name}",
+                "--cap-drop", "ALL", "--cap-add", "NET_BIND_SERVICE", "--cap-add", "DAC_OVERRIDE",
+                "--security-opt", "no-new-privileges",
+                "--mount", f"type=bind,source={stage},target=/etc/claude-bottle,readonly",
+                "--mount", f"type=bind,source={stage / 'logs'},target=/var/log/claude-bottle", sidecars_image)
+        _docker("network", "connect", "--alias", "egress", f"raw-net-{name}", f"raw-sidecars-{name}")
+        _docker("start", f"raw-sidecars-{name}")
+        info = json.loads(_docker("inspect", f"raw-sidecars-{name}"))[0]["NetworkSettings"]["Networks"]
+        egress_ip, internal_ip = info[f"raw-egress-{name}"]["IPAddress"], info[f"raw-net-{name}"]["IPAddress"]
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection((egress_ip, 3128), timeout=0.5).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        _docker("run", "-d", "--name", f"raw-agent-{name}", *label, "--network", f"raw-net-{name}",
+                "--dns", internal_ip, "--user", "claude", "--cap-drop", "ALL",
+                "--security-opt", "no-new-privileges",
+                "--pids-limit", "2048", "--memory", "8g", "--init",
+                "--env", "HTTPS_PROXY=http://egress:3128", agent_image, "sleep", "infinity")
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)  # its docker objects go by label in run.py
+        raise
     return RawBottle(name=name, stage=stage)
 
 
