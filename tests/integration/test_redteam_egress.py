@@ -219,3 +219,23 @@ setTimeout(() => process.exit(0), 3000);
     shown = bottle.env.cli("logs", bottle.slug, "--egress")
     assert "pwned" in shown.stdout
     assert "\x1b" not in shown.stdout and "\x07" not in shown.stdout, repr(shown.stdout[-400:])
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "open: every refused DNS query (and request) is one audit line on the host's disk, with no rate or "
+    "size limit; 20000 queries in ~3 s add ~5 MB, so an agent can fill the host's disk (as it can "
+    "through its own writable layer, which has no quota either)"))
+def test_an_agent_cannot_grow_the_audit_log_on_the_host_without_bound(bottle: Bottle) -> None:
+    log = bottle.env.state_dir(bottle.slug) / "logs" / "egress.jsonl"
+    before = log.stat().st_size if log.exists() else 0
+    bottle.node(r"""
+const dgram = require('dgram'), s = dgram.createSocket('udp4'), label = Buffer.from('a'.repeat(63));
+function q(i) { return Buffer.concat([Buffer.from([i >> 8 & 255, i & 255, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0]),
+  Buffer.from([63]), label, Buffer.from([63]), label, Buffer.from([63]), label,
+  Buffer.from([8]), Buffer.from(String(i).padStart(8, '0')), Buffer.from([0, 0, 1, 0, 1])]); }
+(async () => { for (let i = 0; i < 20000; i++) { s.send(q(i), 53, 'egress');
+  if (i % 200 === 0) await new Promise(r => setTimeout(r, 5)); }
+  setTimeout(() => process.exit(0), 2000); })();
+""", timeout=180)
+    grown = log.stat().st_size - before
+    assert grown < 1024 * 1024, f"the audit log grew by {grown // 1024} KiB from one burst of refused queries"
