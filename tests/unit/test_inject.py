@@ -193,3 +193,35 @@ def test_no_injection_over_plain_http(creds: tuple[Credential, ...]) -> None:
     d = decide(r, creds, Scanner(needles(creds)))
     assert d.refused and not d.injections
     assert "over plain HTTP" in d.reason(ANTHROPIC) and "https://api.anthropic.com" in d.reason(ANTHROPIC)
+
+
+@pytest.mark.parametrize("exempt", [False, True])
+@pytest.mark.parametrize("headers", [
+    (("x-api-key", "attacker-key-of-no-known-shape-0123456789"),),
+    (("x-api-key", "sk-ant-api03-" + "Z" * 95),),
+    (("authorization", "Bearer attacker-token-0123456789"),),
+])
+def test_a_credential_the_agent_brought_is_refused_on_a_secrets_host(creds, headers, exempt) -> None:
+    """Attack: send the conversation to api.anthropic.com under the attacker's own key (Files API,
+    batches) and read it back from the attacker's account. Exempting the host from format scanning
+    must not open that path."""
+    d, out = run(creds, ANTHROPIC, headers, exempt=exempt)
+    assert d.refused and not d.injections and out == headers
+    assert any(f.kind == "foreign-credential" for f in d.findings)
+    assert "attacker" not in json.dumps(d.events())
+
+
+def test_a_second_credential_header_next_to_the_placeholder_is_refused(creds) -> None:
+    ph = by_name(creds, "ANTHROPIC_API_KEY").placeholder
+    d, _ = run(creds, ANTHROPIC, (("x-api-key", ph), ("X-API-KEY", "attacker-key-0123456789abcdef")))
+    assert d.refused and not d.injections
+
+
+def test_credential_headers_of_other_hosts_are_not_judged(creds) -> None:
+    d, _ = run(creds, "pypi.org", (("authorization", "Basic dXNlcjpwYXNz"),), body=b"", path="/simple/")
+    assert not d.refused
+
+
+def test_foreign_credential_refusal_says_what_to_send(creds) -> None:
+    d, _ = run(creds, ANTHROPIC, (("x-api-key", "attacker-key-0123456789abcdef"),))
+    assert "send the placeholder" in d.reason(ANTHROPIC) and "dlp_exempt" not in d.reason(ANTHROPIC)

@@ -97,6 +97,7 @@ class Finding:
             "placeholder": f"the placeholder of secret {self.secret}",
             "unreadable-body": f"a body in {self.encoding} encoding, which cannot be scanned",
             "plain-http": f"the placeholder of secret {self.secret} over plain HTTP",
+            "foreign-credential": f"a credential other than secret {self.secret}'s placeholder",
         }.get(self.kind, f"a secret-shaped string ({self.kind})")
         how = f" ({self.encoding})" if self.encoding and self.kind != "unreadable-body" else ""
         return f"{self.where} carries {what}{how}"

@@ -161,6 +161,9 @@ class Decision:
         it (only format findings can be allowed, by exempting the host)."""
         text = "; ".join(f.describe() for f in self.findings)
         kinds = {f.kind for f in self.findings}
+        if "foreign-credential" in kinds:
+            return text + f" (on {host} the proxy supplies the credential: send the placeholder from the" \
+                " bottle's environment)"
         if kinds & {"secret", "placeholder"}:
             return text + " (a bottle's secrets go only to the hosts its definition names for them)"
         if kinds <= {"unreadable-body"}:
@@ -179,7 +182,7 @@ def decide(req: RequestParts, credentials: tuple[Credential, ...], scanner: Scan
                     and value.strip() == c.header_value(c.placeholder)):
                 slots.append(Injection(c.name, name, index, c.header_value(c.value)))
     own = {c.name for c in credentials if c.serves(req.host)}
-    findings = tuple(
+    findings = _foreign_credentials(req, credentials, {s.index for s in slots}) + tuple(
         f for f in scanner.scan(req, patterns=not dlp_exempt, skip_headers=frozenset(s.index for s in slots),
                                 history=history)
         if not (f.kind == "placeholder" and f.secret in own)
@@ -187,6 +190,21 @@ def decide(req: RequestParts, credentials: tuple[Credential, ...], scanner: Scan
     if req.scheme != "https":  # a real value never crosses the network in clear text
         findings += tuple(Finding("plain-http", f"header {s.header.lower()}", s.name) for s in slots)
     return Decision(findings=findings, injections=() if findings else tuple(slots))
+
+
+def _foreign_credentials(req: RequestParts, credentials: tuple[Credential, ...],
+                         slots: set[int]) -> tuple[Finding, ...]:
+    """A credential header on a secret's own host must carry that secret's placeholder. Anything else
+    there is a credential the agent brought itself (an attacker's API key, say), and the secret's host
+    would then file whatever the request carries under someone else's account: an exfiltration path
+    through a host the bottle trusts, which format scanning misses for tokens of unknown shape and on
+    ``dlp_exempt`` hosts."""
+    guarded = {c.header.lower(): c.name for c in credentials if c.serves(req.host)}
+    return tuple(
+        Finding("foreign-credential", f"header {name.lower()}", guarded[name.lower()])
+        for index, (name, _value) in enumerate(req.headers)
+        if name.lower() in guarded and index not in slots
+    )
 
 
 def apply(headers: tuple[tuple[str, str], ...], decision: Decision) -> tuple[tuple[str, str], ...]:
