@@ -388,6 +388,20 @@ def test_placeholder_to_another_allowed_host_is_refused(bottle: Bottle, recorder
               and r.get("host") == "other.test", "a refused placeholder")
 
 
+def test_a_credential_the_agent_brings_is_refused_on_the_secrets_host(
+    bottle: Bottle, recorder: Recorder
+) -> None:
+    """Attack: call the secret's own host under a key the attacker holds, to read the conversation
+    back from the attacker's account. Neither a known nor an unknown key shape gets through."""
+    before = len(recorder.received())
+    for header in ("x-api-key: sk-ant-api03-" + "Q" * 93 + "AA", "x-api-key: attacker-opaque-0123456789",
+                   "Authorization: Bearer attacker-opaque-0123456789"):
+        status, body = bottle.curl("https://fake-anthropic.test/v1/files", "-H", header, "-d", "{}")
+        assert status == 403, body
+    assert len(recorder.received()) == before
+    _wait_for(bottle, lambda r: r.get("finding") == "foreign-credential", "a refused foreign credential")
+
+
 def _encodings(value: str) -> dict[str, str]:
     raw = value.encode()
     return {"raw": value, "base64": base64.b64encode(raw).decode(),
