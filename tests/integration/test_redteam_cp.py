@@ -41,3 +41,20 @@ def test_planted_set_id_programs_and_fifos_do_not_arrive(env: Env, slug: str, tm
     single = tmp_path / "single"
     env.cli("cp", f"{slug}:out/suid", str(single))
     assert not single.lstat().st_mode & stat.S_ISUID
+
+
+def test_docker_cp_forms_still_land_where_docker_puts_them(env: Env, slug: str, tmp_path: Path) -> None:
+    env.cli("exec", slug, "--", "sh", "-c", "mkdir -p /workspace/d && echo one > /workspace/d/one && "
+            "cp /bin/true /workspace/d/suid && chmod 4755 /workspace/d/suid && "
+            "ln -sf /etc/passwd /workspace/d/out-link && ln -sf one /workspace/d/in-link")
+    into = tmp_path / "into"
+    into.mkdir()
+    env.cli("cp", f"{slug}:d", str(into))          # an existing directory: d goes inside it
+    env.cli("cp", f"{slug}:d/.", str(tmp_path / "contents"))  # PATH/. : the contents, as DEST
+    env.cli("cp", f"{slug}:d/one", str(tmp_path / "file"))
+    for where in (into / "d", tmp_path / "contents"):
+        assert (where / "one").read_text() == "one\n"
+        assert not (where / "suid").stat().st_mode & stat.S_ISUID
+        assert not (where / "out-link").is_symlink() and (where / "in-link").is_symlink()
+    assert (tmp_path / "file").read_text() == "one\n"
+    assert not [p for p in tmp_path.rglob(".claude-bottle-cp-*")], "a staging directory was left behind"
