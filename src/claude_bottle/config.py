@@ -14,7 +14,7 @@ __all__ = ["Settings", "home_dir", "load_settings"]
 DEFAULT_AGENT_BASE = "debian:bookworm-slim"
 DEFAULT_SIDECARS_BASE = "debian:trixie-slim"
 
-_KEYS = {"extra_ca_certs", "agent_base_image", "sidecars_base_image", "backend"}
+_KEYS = {"extra_ca_certs", "agent_base_image", "sidecars_base_image", "backend", "audit_log_max_bytes"}
 
 
 def home_dir() -> Path:
@@ -29,6 +29,8 @@ class Settings:
     agent_base_image: str = DEFAULT_AGENT_BASE
     sidecars_base_image: str = DEFAULT_SIDECARS_BASE
     backend: str = "docker"
+    # The bottle's audit log cap on the host's disk (None: the sidecars' default, 32 MiB; kept twice).
+    audit_log_max_bytes: int | None = None
 
     @property
     def state_root(self) -> Path:
@@ -70,10 +72,15 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
             f"extra CA bundle {ca_path} not found",
             hint="fix CLAUDE_BOTTLE_EXTRA_CA_CERTS or extra_ca_certs in config.toml",
         )
+    cap = pick("audit_log_max_bytes")
+    if cap is not None and not (cap.isdigit() and int(cap) > 0):
+        raise BottleError(f"audit_log_max_bytes {cap!r} is not a positive number of bytes",
+                          hint="fix CLAUDE_BOTTLE_AUDIT_LOG_MAX_BYTES or audit_log_max_bytes in config.toml")
     return Settings(
         home=home,
         extra_ca_certs=ca_path,
         agent_base_image=pick("agent_base_image") or DEFAULT_AGENT_BASE,
         sidecars_base_image=pick("sidecars_base_image") or DEFAULT_SIDECARS_BASE,
         backend=pick("backend") or "docker",
+        audit_log_max_bytes=int(cap) if cap is not None else None,
     )

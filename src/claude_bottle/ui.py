@@ -431,6 +431,9 @@ def _egress_cells(record: Mapping[str, object]) -> list[str]:
             value = time.strftime("%H:%M:%S", time.localtime(value))
         elif key == "time" and isinstance(value, str) and "T" in value:
             value = value.split("T", 1)[1][:8]  # ISO 8601: the date is noise in a bottle's log
+        elif key == "rule" and isinstance(record.get("repeated"), int):
+            # A flood of one denial is logged once plus this summary (claude_bottle.sidecars.audit).
+            value = f"{value} (repeated {record['repeated']} more times)"
         cells.append("" if value is None else _inert(str(value)))
     return cells
 

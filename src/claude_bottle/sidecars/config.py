@@ -16,12 +16,14 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from claude_bottle.sidecars.egress.hosts import normalize_pattern
+from claude_bottle.sidecars.logfile import MAX_BYTES as AUDIT_MAX_BYTES
 
 if TYPE_CHECKING:
     from claude_bottle.backends.base import BottleSpec
 
 __all__ = [
     "AUDIT_LOG",
+    "AUDIT_MAX_BYTES",
     "CA_EXPORT",
     "CONFIG_DIR",
     "CONFIG_PATH",
@@ -81,6 +83,7 @@ class BundleConfig:
     rules: tuple[Rule, ...] = ()
     proxy_port: int = PROXY_PORT
     audit_log: str = AUDIT_LOG
+    audit_max_bytes: int = AUDIT_MAX_BYTES  # the audit log's cap on disk (rotated once past it)
     own_networks: tuple[str, ...] = ()     # refused on top of what the bundle finds on its interfaces
     dns_port: int = DNS_PORT
     dns_names: tuple[str, ...] = SERVICE_ALIASES
@@ -122,6 +125,7 @@ def render_bundle_config(
     daemons: Iterable[str] = DEFAULT_DAEMONS,
     own_networks: Sequence[str] = (),
     extra: Mapping[str, Any] | None = None,
+    audit_max_bytes: int = AUDIT_MAX_BYTES,
 ) -> str:
     """The YAML text of ``bundle.yaml`` for ``spec``. Pure: no I/O, same input -> same bytes.
 
@@ -133,6 +137,7 @@ def render_bundle_config(
         daemons=tuple(DaemonEntry(d) for d in daemons),
         rules=_rules_from_spec(spec),
         own_networks=tuple(own_networks),
+        audit_max_bytes=audit_max_bytes,
         extra=dict(extra or {}),
     )
     return dump_bundle_config(cfg)
@@ -152,6 +157,8 @@ def dump_bundle_config(cfg: BundleConfig) -> str:
         },
         "dns": {"port": cfg.dns_port, "names": list(cfg.dns_names)},
     }
+    if cfg.audit_max_bytes != AUDIT_MAX_BYTES:  # written only when set, so configs stay as they were
+        data["egress"]["audit_max_bytes"] = cfg.audit_max_bytes
     for key, value in cfg.extra.items():
         if key in data:
             raise ValueError(f"extra section {key!r} would replace a built-in one")
@@ -220,7 +227,7 @@ def parse_bundle_config(text: str) -> BundleConfig:
     if data.get("version") != VERSION:
         raise ConfigError(f"version {data.get('version')!r} (this bundle reads version {VERSION})")
     egress = _take(data, "egress", dict, "bundle", {})
-    _known(egress, {"port", "audit_log", "own_networks", "allow"}, "egress")
+    _known(egress, {"port", "audit_log", "audit_max_bytes", "own_networks", "allow"}, "egress")
     dns = _take(data, "dns", dict, "bundle", {})
     _known(dns, {"port", "names"}, "dns")
     builtin = {"version", "slug", "bottle", "daemons", "egress", "dns"}
@@ -233,6 +240,7 @@ def parse_bundle_config(text: str) -> BundleConfig:
                     for i, r in enumerate(_take(egress, "allow", list, "egress", []))),
         proxy_port=_take(egress, "port", int, "egress", PROXY_PORT),
         audit_log=_take(egress, "audit_log", str, "egress", AUDIT_LOG),
+        audit_max_bytes=_take(egress, "audit_max_bytes", int, "egress", AUDIT_MAX_BYTES),
         own_networks=_strings(_take(egress, "own_networks", list, "egress", []), "egress.own_networks"),
         dns_port=_take(dns, "port", int, "dns", DNS_PORT),
         dns_names=_strings(_take(dns, "names", list, "dns", list(SERVICE_ALIASES)), "dns.names"),

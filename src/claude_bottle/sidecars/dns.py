@@ -168,7 +168,7 @@ def serve(names: tuple[str, ...], port: int, audit: AuditLog, addresses: list[st
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     cfg = load_bundle_config(args[0] if args else CONFIG_PATH)
-    serve(cfg.dns_names, cfg.dns_port, AuditLog(cfg.audit_log))
+    serve(cfg.dns_names, cfg.dns_port, AuditLog(cfg.audit_log, max_bytes=cfg.audit_max_bytes))
     return 0
 
 

@@ -48,11 +48,16 @@ def render_stage(*, spec: BottleSpec, stage_dir: Path, settings: Settings,
     """``sidecars`` (from :func:`active_sidecars`) picks the bundle's daemons; the DNS responder runs
     beside the proxy always."""
     from claude_bottle import gitwork  # noqa: PLC0415
-    from claude_bottle.sidecars.config import DEFAULT_DAEMONS, render_bundle_config  # noqa: PLC0415
+    from claude_bottle.sidecars.config import (  # noqa: PLC0415
+        AUDIT_MAX_BYTES,
+        DEFAULT_DAEMONS,
+        render_bundle_config,
+    )
 
     stage_dir.mkdir(parents=True, exist_ok=True)
     daemons = (*DEFAULT_DAEMONS, *(("git-gate",) if "git-gate" in sidecars else ()))
-    (stage_dir / BUNDLE_CONFIG).write_text(render_bundle_config(spec=spec, daemons=daemons))
+    (stage_dir / BUNDLE_CONFIG).write_text(render_bundle_config(
+        spec=spec, daemons=daemons, audit_max_bytes=settings.audit_log_max_bytes or AUDIT_MAX_BYTES))
     gitwork.write_gate_config(slug=spec.slug, bottle=spec.bottle, stage_dir=stage_dir)
     if settings.extra_ca_certs is not None:
         shutil.copyfile(settings.extra_ca_certs, stage_dir / UPSTREAM_CA)

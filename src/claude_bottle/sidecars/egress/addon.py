@@ -96,7 +96,7 @@ class EgressAddon:
         self.policy = policy or Policy(cfg.rules, own_networks=cfg.own_networks)
         if discover_networks:
             self.policy.add_own_networks(netinfo.own_networks())
-        self.audit = audit or AuditLog(cfg.audit_log)
+        self.audit = audit or AuditLog(cfg.audit_log, max_bytes=cfg.audit_max_bytes)
         self.checks = list(request_checks(cfg) if checks is None else checks)
         self.clients: dict[str, _ClientState] = {}
         self.resolve = resolve

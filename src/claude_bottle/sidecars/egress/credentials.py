@@ -55,7 +55,7 @@ class CredentialCheck:
         self.store = store or CredentialStore()
         self.history = History()  # small fields across requests, per host (pieces sent one at a time)
         # Its own descriptor on the same O_APPEND file: each line is one write, so lines never mix.
-        self.audit = audit or AuditLog(cfg.audit_log)
+        self.audit = audit or AuditLog(cfg.audit_log, max_bytes=cfg.audit_max_bytes)
 
     def _load(self) -> tuple[tuple[Credential, ...], Scanner] | Refusal:
         try:

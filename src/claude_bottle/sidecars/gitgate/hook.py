@@ -8,6 +8,7 @@ speaks only the git protocol, so it can change neither hooks nor config.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -19,6 +20,7 @@ from claude_bottle.sidecars.gitgate.config import GateConfig, RemoteConfig, bran
 from claude_bottle.sidecars.gitgate.policy import Update, check_updates
 from claude_bottle.sidecars.gitgate.remotes import RemoteError, push_to
 from claude_bottle.sidecars.gitgate.scan import new_commits, scan_commits
+from claude_bottle.sidecars.logfile import RotatingFile
 
 __all__ = ["CONFIG_ENV", "REMOTE_ENV", "log_event", "main"]
 
@@ -42,13 +44,15 @@ def _say(text: str) -> None:
     print(f"git-gate: {text}", file=sys.stderr, flush=True)
 
 
+_LOGS: dict[str, RotatingFile] = {}
+
+
 def log_event(log_path: str, /, **event: object) -> None:
-    """One JSON line per decision in the bottle's log (state_dir/logs, i.e. /var/log/claude-bottle)."""
-    try:
-        with Path(log_path).open("a") as handle:
-            handle.write(json.dumps({"time": time.time(), "source": "git-gate", **event}) + "\n")
-    except OSError:
-        pass
+    """One JSON line per decision in the bottle's log (state_dir/logs, i.e. /var/log/claude-bottle).
+    The agent drives how many (one per HTTP request), so the file is capped on the host's disk."""
+    line = json.dumps({"time": time.time(), "source": "git-gate", **event}) + "\n"
+    with contextlib.suppress(OSError):
+        _LOGS.setdefault(log_path, RotatingFile(log_path)).write(line.encode())
 
 
 def _log(config: GateConfig, **event: object) -> None:
