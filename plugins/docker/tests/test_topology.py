@@ -1,7 +1,13 @@
 from __future__ import annotations
 
 from claude_bottle.identity import Names
-from claude_bottle_docker.topology import AgentRun, agent_env, agent_run_command, network_create_command
+from claude_bottle_docker.topology import (
+    AgentRun,
+    agent_cpus,
+    agent_env,
+    agent_run_command,
+    network_create_command,
+)
 
 
 def _run(**kw):
@@ -18,7 +24,7 @@ def test_agent_is_hardened_and_only_on_the_internal_network():
     joined = " ".join(argv)
     for flag in ("--cap-drop ALL", "--security-opt no-new-privileges", "--user claude",
                  "--network claude-bottle-net-claude-abcde", "--dns 172.30.0.2", "--pids-limit",
-                 "--memory", "net.ipv6.conf.all.disable_ipv6=1",
+                 "--memory", "--cpus", "net.ipv6.conf.all.disable_ipv6=1",
                  "--label dev.claude-bottle.slug=claude-abcde"):
         assert flag in joined, flag
     assert argv.count("--network") == 1
@@ -26,6 +32,14 @@ def test_agent_is_hardened_and_only_on_the_internal_network():
                        "--cap-add")
     for forbidden in forbidden_flags:
         assert forbidden not in argv and forbidden not in joined, forbidden
+
+
+def test_the_agent_leaves_the_host_half_a_core():
+    assert agent_cpus(2) == "1.5"
+    assert agent_cpus(16) == "15.5"
+    assert agent_cpus(1) == "0.5"
+    argv = agent_run_command(_run(), {}).argv
+    assert float(argv[argv.index("--cpus") + 1]) == float(agent_cpus())
 
 
 def test_secret_values_travel_in_the_environment_never_argv():

@@ -34,6 +34,7 @@ from claude_bottle_docker.topology import (
     MEMORY_LIMIT,
     PIDS_LIMIT,
     WORKSPACE,
+    agent_cpus,
     agent_env,
 )
 
@@ -87,7 +88,8 @@ class DockerBackend(Backend):
             stage_dir=stage_dir,
             details=(
                 ("agent container", f"{names.agent} (user {AGENT_USER}, no capabilities, "
-                                    f"{MEMORY_LIMIT} memory, {PIDS_LIMIT} pids)"),
+                                    f"{MEMORY_LIMIT} memory, {agent_cpus()} CPUs, "
+                                    f"{PIDS_LIMIT} pids)"),
                 ("sidecar bundle", f"{names.bundle} (proxy egress:3128, DNS for bundle names only)"),
                 ("internal network", f"{names.internal_net} (no route off the bottle)"),
                 ("egress network", names.egress_net),

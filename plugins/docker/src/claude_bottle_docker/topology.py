@@ -12,6 +12,7 @@ Why the network options:
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -24,6 +25,7 @@ __all__ = [
     "BUNDLE_ALIASES",
     "CA_PATH_IN_AGENT",
     "PROXY_PORT",
+    "agent_cpus",
     "agent_env",
     "agent_run_command",
     "network_create_command",
@@ -45,6 +47,16 @@ BUNDLE_CA_PATH = "/run/claude-bottle/ca/ca.pem"
 # runaway build from taking the host down with it.
 PIDS_LIMIT = 2048
 MEMORY_LIMIT = "8g"
+# CPU: half a core is always left to the host (and the bottle's own sidecars), so a busy loop or an
+# audit flood in the agent cannot starve the user's machine; never below half a core for the agent.
+CPU_HEADROOM = 0.5
+MIN_CPUS = 0.5
+
+
+def agent_cpus(host_cpus: int | None = None) -> str:
+    """The agent's ``--cpus``: the host's CPUs less :data:`CPU_HEADROOM`, e.g. ``1.5`` on 2 cores."""
+    count = host_cpus if host_cpus is not None else (os.cpu_count() or 1)
+    return f"{max(MIN_CPUS, count - CPU_HEADROOM):g}"
 
 
 def network_create_command(name: str, labels: Mapping[str, str], *, internal: bool) -> Command:
@@ -93,7 +105,7 @@ def agent_run_command(run: AgentRun, secret_env: Mapping[str, str]) -> Command:
         "--dns", run.dns,
         "--user", AGENT_USER, "--workdir", WORKSPACE,
         "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
-        "--pids-limit", str(PIDS_LIMIT), "--memory", MEMORY_LIMIT,
+        "--pids-limit", str(PIDS_LIMIT), "--memory", MEMORY_LIMIT, "--cpus", agent_cpus(),
         "--sysctl", "net.ipv6.conf.all.disable_ipv6=1",
         "--sysctl", "net.ipv6.conf.default.disable_ipv6=1",
         "--init",
