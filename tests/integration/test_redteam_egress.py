@@ -4,13 +4,15 @@ The bottle allows only ``upstream.test`` (a local server, ``private: true``), wh
 and, for these attacks, plain HTTP on port 2222 too: a service on a port the user never meant to open.
 ``deb.debian.org`` resolves and answers from the bundle on this machine, so a request that reached it
 would show; it is not on the allowlist. A hole that is not fixed yet is ``xfail(strict=True)`` with the
-reason.
+reason. The bottle's audit log is capped at 1 MiB here (``AUDIT_CAP``) so that a flood proves the bound.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -19,10 +21,12 @@ from tests.integration.dockerkit import TEST_LABEL, Env, docker
 from tests.integration.upstream import Upstream
 
 from claude_bottle.identity import Names
+from claude_bottle.sidecars.audit import WINDOW
 
 pytestmark = pytest.mark.integration
 
 OTHER_PORT = 2222
+AUDIT_CAP = 1024 * 1024
 FORBIDDEN = "deb.debian.org"
 PLAIN_SERVER = (
     "import http.server as h\n"
@@ -77,7 +81,10 @@ def bottle(env: Env, upstream: Upstream) -> Iterator[Bottle]:
         "---\negress:\n  allow:\n    - {host: upstream.test, private: true}\n"
         f"    - {{host: ported.test, private: true, ports: [{OTHER_PORT}]}}\n---\n")
     (env.home / "agents" / "rt-egress.md").write_text("---\nbottle: redteam-egress\n---\nAttack.\n")
-    up = env.cli("up", "rt-egress", "--no-workspace", "--detach", "--yes", "--json")
+    # A small audit cap, so the flood below proves the bound in seconds (the default is 32 MiB).
+    capped = dataclasses.replace(env, environ={**env.environ,
+                                               "CLAUDE_BOTTLE_AUDIT_LOG_MAX_BYTES": str(AUDIT_CAP)})
+    up = capped.cli("up", "rt-egress", "--no-workspace", "--detach", "--yes", "--json")
     slug = json.loads(up.stdout)["slug"]
     b = Bottle(slug, env)
     try:
@@ -221,21 +228,49 @@ setTimeout(() => process.exit(0), 3000);
     assert "\x1b" not in shown.stdout and "\x07" not in shown.stdout, repr(shown.stdout[-400:])
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "open: every refused DNS query (and request) is one audit line on the host's disk, with no rate or "
-    "size limit; 20000 queries in ~3 s add ~5 MB, so an agent can fill the host's disk (as it can "
-    "through its own writable layer, which has no quota either)"))
-def test_an_agent_cannot_grow_the_audit_log_on_the_host_without_bound(bottle: Bottle) -> None:
-    log = bottle.env.state_dir(bottle.slug) / "logs" / "egress.jsonl"
-    before = log.stat().st_size if log.exists() else 0
+def _log_sizes(bottle: Bottle) -> tuple[int, int]:
+    logs = bottle.env.state_dir(bottle.slug) / "logs"
+    return tuple((logs / name).stat().st_size if (logs / name).exists() else 0  # type: ignore[return-value]
+                 for name in ("egress.jsonl", "egress.jsonl.1"))
+
+
+def _dns_flood(bottle: Bottle, *, distinct: bool, count: int = 20000) -> None:
+    """``count`` refused queries from the agent, as fast as node sends them (three 63-byte labels
+    each: ~250 bytes per audit line when each is logged)."""
+    number = "String(i).padStart(8, '0')" if distinct else "'00000000'"
     bottle.node(r"""
 const dgram = require('dgram'), s = dgram.createSocket('udp4'), label = Buffer.from('a'.repeat(63));
 function q(i) { return Buffer.concat([Buffer.from([i >> 8 & 255, i & 255, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0]),
   Buffer.from([63]), label, Buffer.from([63]), label, Buffer.from([63]), label,
-  Buffer.from([8]), Buffer.from(String(i).padStart(8, '0')), Buffer.from([0, 0, 1, 0, 1])]); }
-(async () => { for (let i = 0; i < 20000; i++) { s.send(q(i), 53, 'egress');
+  Buffer.from([8]), Buffer.from(NUMBER), Buffer.from([0, 0, 1, 0, 1])]); }
+(async () => { for (let i = 0; i < COUNT; i++) { s.send(q(i), 53, 'egress');
   if (i % 200 === 0) await new Promise(r => setTimeout(r, 5)); }
   setTimeout(() => process.exit(0), 2000); })();
-""", timeout=180)
-    grown = log.stat().st_size - before
-    assert grown < 1024 * 1024, f"the audit log grew by {grown // 1024} KiB from one burst of refused queries"
+""".replace("NUMBER", number).replace("COUNT", str(count)), timeout=180)
+
+
+def test_a_flood_of_one_refused_name_is_counted_not_logged_line_by_line(bottle: Bottle) -> None:
+    before = sum(_log_sizes(bottle))
+    _dns_flood(bottle, distinct=False)
+    time.sleep(WINDOW + 1)  # the window closes: its summary line is written
+    grown = sum(_log_sizes(bottle)) - before
+    flood = [r for r in bottle.env.audit(bottle.slug) if str(r.get("host", "")).startswith("a" * 63)
+             and str(r.get("host", "")).endswith(".00000000")]
+    repeated = sum(int(r.get("repeated", 0)) for r in flood)  # type: ignore[call-overload]
+    print(f"identical flood: 20000 queries, log grew {grown} bytes, {len(flood)} lines, {repeated} counted")
+    assert grown < 64 * 1024, f"the audit log grew by {grown} bytes from one repeated refused name"
+    assert repeated > 1000, "the refusals were neither logged nor counted"
+
+
+def test_an_agent_cannot_grow_the_audit_log_on_the_host_without_bound(bottle: Bottle) -> None:
+    """Distinct refused names (~5 MB of audit lines, five times the bottle's 1 MiB cap here) leave at
+    most twice the cap on the host's disk: the log rotates, keeping one older file."""
+    _dns_flood(bottle, distinct=True)
+    current, older = _log_sizes(bottle)
+    print(f"distinct flood: 20000 queries, egress.jsonl {current} bytes + egress.jsonl.1 {older} bytes "
+          f"(cap {AUDIT_CAP})")
+    assert older > 0, "the log never rotated: the flood was not logged"
+    assert current <= AUDIT_CAP and older <= AUDIT_CAP + 4096, (current, older)
+    # The newest refusals are still there: the log keeps recording through the flood.
+    newest = [r for r in bottle.env.audit(bottle.slug) if str(r.get("host", "")).startswith("a" * 63)]
+    assert newest and int(str(newest[-1]["host"]).rsplit(".", 1)[1]) >= 15000, newest[-1:]
