@@ -182,6 +182,30 @@ def test_build_calls_the_backends_build(cli):
     assert result.exit_code == 0 and calls == ["built"] and "agent image" in result.stderr
 
 
+def test_build_prune_passes_the_keyword(cli):
+    calls = []
+
+    def build(self, *, progress, prune=False):
+        calls.append(prune)
+
+    with fake_backend("fake", build=build):
+        plain = cli("build", "--backend", "fake")
+        pruned = cli("build", "--backend", "fake", "--prune")
+    assert (plain.exit_code, pruned.exit_code, calls) == (0, 0, [False, True])
+
+
+def test_build_prune_with_a_hook_that_predates_it(cli):
+    """A plugin whose ``build`` has no ``prune`` keyword still builds; ``--prune`` is refused in one line."""
+    calls = []
+
+    def build(self, *, progress):
+        calls.append("built")
+
+    with fake_backend("fake", build=build):
+        result = cli("build", "--backend", "fake", "--prune")
+    assert result.exit_code != 0 and calls == [] and "cannot prune" in result.stderr
+
+
 # -- backends, info --------------------------------------------------------------------------------
 def test_backends_lists_ok_problem_and_broken(cli, monkeypatch):
     eps = (metadata.EntryPoint(name="broken", group=registry.GROUP, value="claude_bottle_nope:B"),)

@@ -28,6 +28,7 @@ from claude_bottle_docker.cleanup import inventory, plan_items, remove_items, re
 from claude_bottle_docker.docker import DOCKER, inspect_command, is_running, logs_command, parse_inspect
 from claude_bottle_docker.launch import LaunchInputs, run_launch
 from claude_bottle_docker.preflight import docker_problems, server_version
+from claude_bottle_docker.prune import prune_images, report_prune
 from claude_bottle_docker.render import active_sidecars, literal_env, render_stage
 from claude_bottle_docker.topology import (
     AGENT_USER,
@@ -54,9 +55,13 @@ class DockerBackend(Backend):
         version = server_version(self.runner)
         return {"docker server": version} if version else {}
 
-    def build(self, *, progress: Progress) -> None:
-        """``claude-bottle build``: build the images whose tag is missing, ahead of the first ``up``."""
-        images.build(runner=self.runner, settings=self.settings, progress=progress)
+    def build(self, *, progress: Progress, prune: bool = False) -> None:
+        """``claude-bottle build``: build the images whose tag is missing, ahead of the first ``up``;
+        ``prune`` then removes our superseded images (``build --prune``)."""
+        refs = images.build(runner=self.runner, settings=self.settings, progress=progress)
+        if prune:
+            with progress.phase("prune old images"):
+                report_prune(prune_images(self.runner, refs), progress)
 
     # -- one bottle -----------------------------------------------------------------------------
     def prepare(self, *, spec: BottleSpec, stage_dir: Path) -> BottlePlan:

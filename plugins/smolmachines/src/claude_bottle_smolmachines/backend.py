@@ -29,6 +29,7 @@ from claude_bottle.state import list_state_dirs
 from claude_bottle_docker import images as docker_images
 from claude_bottle_docker.cleanup import inventory, remove_items
 from claude_bottle_docker.docker import logs_command
+from claude_bottle_docker.prune import format_bytes
 from claude_bottle_docker.render import literal_env, render_stage
 from claude_bottle_smolmachines import cleanup, images, prepare
 from claude_bottle_smolmachines.engine import Engine, Smolvm, find_engine
@@ -82,6 +83,18 @@ class SmolmachinesBackend(Backend):
         return facts
 
     # -- one bottle -----------------------------------------------------------------------------
+    def build(self, *, progress: Progress, prune: bool = False) -> None:
+        """``claude-bottle build``: the images and the agent image's archive, ahead of the first ``up``;
+        ``prune`` then removes archives of superseded agent images."""
+        refs = docker_images.ensure_images(runner=self.runner, settings=self.settings, progress=progress)
+        with progress.phase("agent image archive"):
+            archive = images.export_image(self.runner, self.settings, refs.agent)
+        if prune:
+            removed, freed = images.prune_archives(self.settings, archive.stem)
+            for path in removed:
+                progress.note(f"removed {path}")
+            progress.note(f"pruned {len(removed)} archive(s), reclaimed {format_bytes(freed)}")
+
     def prepare(self, *, spec: BottleSpec, stage_dir: Path) -> BottlePlan:
         names = Names(spec.slug)
         refs = docker_images.image_refs(self.settings, runner=self.runner)

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from claude_bottle.config import Settings
     from claude_bottle.runner import Runner
 
-__all__ = ["archive_for", "cache_dir", "export_image", "image_id", "planned_archive"]
+__all__ = ["archive_for", "cache_dir", "export_image", "image_id", "planned_archive", "prune_archives"]
 
 
 def cache_dir(settings: Settings) -> Path:
@@ -62,3 +62,20 @@ def export_image(runner: Runner, settings: Settings, ref: str) -> Path:
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def prune_archives(settings: Settings, keep_id: str) -> tuple[tuple[Path, ...], int]:
+    """Remove cached archives of any image but ``keep_id`` (``build --prune``); return them and the
+    bytes freed. ``.partial`` files are skipped: they may be a concurrent ``launch``'s export."""
+    directory = cache_dir(settings)
+    keep = archive_for(settings, keep_id).name
+    removed: list[Path] = []
+    freed = 0
+    for path in sorted(directory.glob("*.tar")) if directory.is_dir() else []:
+        if path.name == keep or path.name.startswith(".") or not path.is_file():
+            continue
+        size = path.stat().st_size
+        path.unlink(missing_ok=True)
+        removed.append(path)
+        freed += size
+    return tuple(removed), freed
