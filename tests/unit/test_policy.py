@@ -183,7 +183,14 @@ def test_refusal_body_names_rule_and_fix(policy):
     body = refusal_body(policy.check("evil.com", "GET", "/"), bottle="dev", method="GET", port=443)
     assert body.splitlines()[0] == "claude-bottle egress proxy refused GET evil.com:443"
     assert "rule: default-deny" in body
-    assert 'add "evil.com" to egress.allow in ~/.claude-bottle/bottles/dev.md' in body
+    assert 'add "evil.com" to egress.allow in ~/.claude-bottle/bottles/dev.md' in body  # no file known
+
+
+def test_refusal_body_names_the_bottle_file(policy):
+    body = refusal_body(policy.check("evil.com", "GET", "/"), bottle="dev", method="GET", port=443,
+                        bottle_file="/srv/proj/.claude-bottle/bottles/dev.md")
+    assert 'add "evil.com" to egress.allow in /srv/proj/.claude-bottle/bottles/dev.md' in body
+    assert "~/" not in body
 
 
 def test_refusal_body_for_private_address_suggests_private_true(policy):

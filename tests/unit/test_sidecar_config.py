@@ -13,14 +13,17 @@ from claude_bottle.sidecars.config import (
     ConfigError,
     DaemonEntry,
     Rule,
+    bottle_file_for,
     dump_bundle_config,
     parse_bundle_config,
     render_bundle_config,
 )
 
+DEV_MD = "/home/u/.claude-bottle/bottles/dev.md"
 
-def spec(*rules: AllowRule) -> BottleSpec:
-    bottle = BottleDef(name="dev", source="<test>", egress=EgressDef(allow=rules))
+
+def spec(*rules: AllowRule, source: str = DEV_MD) -> BottleSpec:
+    bottle = BottleDef(name="dev", source=source, egress=EgressDef(allow=rules))
     return BottleSpec(slug="claude-m3hxd", agent=AgentDef(name="claude", source="<test>"), bottle=bottle,
                       cwd=Path("/w"), state_dir=Path("/s"))
 
@@ -30,6 +33,7 @@ GOLDEN = """\
 version: 1
 slug: claude-m3hxd
 bottle: dev
+bottle_file: /home/u/.claude-bottle/bottles/dev.md
 daemons:
 - egress
 - dns
@@ -90,6 +94,19 @@ def test_render_round_trips_through_the_bundle_parser():
     assert cfg.rules[2].host == "xn--bcher-kva.example" and cfg.rules[2].private
     assert cfg.own_networks == ("10.9.0.0/24",)
     assert cfg.extra == {"credentials": {"x": 1}}
+
+
+def test_bottle_file_names_the_definition_that_applies(tmp_path):
+    """The 403's "to allow it" names the bottle's own file, or for the built-in bottle the file a user
+    would create under their (resolved) home; a config from before the field reads as unknown."""
+    assert parse_bundle_config(render_bundle_config(spec=golden_spec())).bottle_file == DEV_MD
+    builtin = BottleDef(name="default", source="<built-in>")
+    assert bottle_file_for(builtin, tmp_path / "bottles") == str(tmp_path / "bottles" / "default.md")
+    assert bottle_file_for(BottleDef(name="dev", source=DEV_MD), tmp_path / "bottles") == DEV_MD
+    text = render_bundle_config(spec=spec(source="<built-in>"), bottle_file="/h/bottles/dev.md")
+    assert parse_bundle_config(text).bottle_file == "/h/bottles/dev.md"
+    no_file = render_bundle_config(spec=spec(source="<built-in>"))
+    assert "bottle_file" not in no_file and parse_bundle_config(no_file).bottle_file == ""
 
 
 def test_custom_daemon_argv_round_trips():

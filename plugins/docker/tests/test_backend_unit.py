@@ -50,8 +50,10 @@ def test_prepare_renders_the_stage_and_creates_nothing(recorder, tmp_path):
     json.dumps(dict(plan.data))  # the plan's private data must stay JSON-able (--dry-run --json)
     # Only what runs is listed: no repository, so no gate; no supervise service exists at all.
     assert plan.sidecars == ("egress",)
-    daemons = [d.name for d in load_bundle_config(tmp_path / "stage" / "bundle.yaml").daemons]
-    assert daemons == ["egress", "dns"]
+    cfg = load_bundle_config(tmp_path / "stage" / "bundle.yaml")
+    assert [d.name for d in cfg.daemons] == ["egress", "dns"]
+    # The built-in default bottle: a 403 names the file that would override it, under this home.
+    assert cfg.bottle_file == str(tmp_path / "home" / "bottles" / "default.md")
 
 
 def test_prepare_in_a_repository_lists_and_runs_the_gate(recorder, tmp_path):

@@ -20,6 +20,7 @@ from claude_bottle.sidecars.logfile import MAX_BYTES as AUDIT_MAX_BYTES
 
 if TYPE_CHECKING:
     from claude_bottle.backends.base import BottleSpec
+    from claude_bottle.manifest.model import BottleDef
 
 __all__ = [
     "AUDIT_LOG",
@@ -35,6 +36,7 @@ __all__ = [
     "ConfigError",
     "DaemonEntry",
     "Rule",
+    "bottle_file_for",
     "load_bundle_config",
     "parse_bundle_config",
     "render_bundle_config",
@@ -88,6 +90,8 @@ class BundleConfig:
     dns_port: int = DNS_PORT
     dns_names: tuple[str, ...] = SERVICE_ALIASES
     extra: Mapping[str, Any] = field(default_factory=dict)  # sections owned by other sidecars
+    # The host path of the bottle's definition, named by a 403's "to allow it" line ("" when unknown).
+    bottle_file: str = ""
 
 
 def _rule_dict(rule: Rule) -> dict[str, Any]:
@@ -126,14 +130,19 @@ def render_bundle_config(
     own_networks: Sequence[str] = (),
     extra: Mapping[str, Any] | None = None,
     audit_max_bytes: int = AUDIT_MAX_BYTES,
+    bottle_file: str | None = None,
 ) -> str:
     """The YAML text of ``bundle.yaml`` for ``spec``. Pure: no I/O, same input -> same bytes.
 
     ``own_networks`` adds CIDRs the proxy refuses (the bundle also refuses every network it sits
-    on, found at start). ``extra`` adds top-level sections for other sidecars (credentials, ...)."""
+    on, found at start). ``extra`` adds top-level sections for other sidecars (credentials, ...).
+    ``bottle_file`` is where the user edits this bottle (see :func:`bottle_file_for`); by default the
+    bottle's source file, if it has one."""
+    source = spec.bottle.source
     cfg = BundleConfig(
         slug=spec.slug,
         bottle=spec.bottle.name,
+        bottle_file=bottle_file if bottle_file is not None else ("" if source.startswith("<") else source),
         daemons=tuple(DaemonEntry(d) for d in daemons),
         rules=_rules_from_spec(spec),
         own_networks=tuple(own_networks),
@@ -143,11 +152,18 @@ def render_bundle_config(
     return dump_bundle_config(cfg)
 
 
+def bottle_file_for(bottle: BottleDef, bottles_dir: Path) -> str:
+    """The file defining ``bottle``: its manifest source, or for a built-in bottle (``default``) the
+    file a user would create in ``bottles_dir`` to override it."""
+    return str(bottles_dir / f"{bottle.name}.md") if bottle.source.startswith("<") else bottle.source
+
+
 def dump_bundle_config(cfg: BundleConfig) -> str:
     data: dict[str, Any] = {
         "version": VERSION,
         "slug": cfg.slug,
         "bottle": cfg.bottle,
+        **({"bottle_file": cfg.bottle_file} if cfg.bottle_file else {}),
         "daemons": [d.name if not d.argv else {"name": d.name, "argv": list(d.argv)} for d in cfg.daemons],
         "egress": {
             "port": cfg.proxy_port,
@@ -230,10 +246,11 @@ def parse_bundle_config(text: str) -> BundleConfig:
     _known(egress, {"port", "audit_log", "audit_max_bytes", "own_networks", "allow"}, "egress")
     dns = _take(data, "dns", dict, "bundle", {})
     _known(dns, {"port", "names"}, "dns")
-    builtin = {"version", "slug", "bottle", "daemons", "egress", "dns"}
+    builtin = {"version", "slug", "bottle", "bottle_file", "daemons", "egress", "dns"}
     return BundleConfig(
         slug=_take(data, "slug", str, "bundle"),
         bottle=_take(data, "bottle", str, "bundle"),
+        bottle_file=_take(data, "bottle_file", str, "bundle", ""),
         daemons=tuple(_parse_daemon(d, f"daemons[{i}]")
                       for i, d in enumerate(_take(data, "daemons", list, "bundle", list(DEFAULT_DAEMONS)))),
         rules=tuple(_parse_rule(r, f"egress.allow[{i}]")

@@ -51,13 +51,15 @@ def render_stage(*, spec: BottleSpec, stage_dir: Path, settings: Settings,
     from claude_bottle.sidecars.config import (  # noqa: PLC0415
         AUDIT_MAX_BYTES,
         DEFAULT_DAEMONS,
+        bottle_file_for,
         render_bundle_config,
     )
 
     stage_dir.mkdir(parents=True, exist_ok=True)
     daemons = (*DEFAULT_DAEMONS, *(("git-gate",) if "git-gate" in sidecars else ()))
     (stage_dir / BUNDLE_CONFIG).write_text(render_bundle_config(
-        spec=spec, daemons=daemons, audit_max_bytes=settings.audit_log_max_bytes or AUDIT_MAX_BYTES))
+        spec=spec, daemons=daemons, audit_max_bytes=settings.audit_log_max_bytes or AUDIT_MAX_BYTES,
+        bottle_file=bottle_file_for(spec.bottle, settings.bottles_dir)))
     gitwork.write_gate_config(slug=spec.slug, bottle=spec.bottle, stage_dir=stage_dir)
     if settings.extra_ca_certs is not None:
         shutil.copyfile(settings.extra_ca_certs, stage_dir / UPSTREAM_CA)

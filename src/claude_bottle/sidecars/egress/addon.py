@@ -117,7 +117,8 @@ class EgressAddon:
 
     def _respond(self, flow: http.HTTPFlow, verdict: Verdict, port: int | None) -> None:
         status = 502 if verdict.rule == "unresolvable" else 403
-        body = refusal_body(verdict, bottle=self.cfg.bottle, method=flow.request.method, port=port)
+        body = refusal_body(verdict, bottle=self.cfg.bottle, method=flow.request.method, port=port,
+                            bottle_file=self.cfg.bottle_file)
         flow.response = http.Response.make(
             status, body.encode(), {"Content-Type": "text/plain; charset=utf-8",
                                     "X-Claude-Bottle-Rule": verdict.rule},

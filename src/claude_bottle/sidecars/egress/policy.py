@@ -150,13 +150,16 @@ def _path_allowed(path: str, prefixes: Sequence[str]) -> bool:
     return False
 
 
-def refusal_body(verdict: Verdict, *, bottle: str, method: str, port: int | None = None) -> str:
-    """The text of a 403: what was refused, by which rule, and how to allow it."""
+def refusal_body(verdict: Verdict, *, bottle: str, method: str, port: int | None = None,
+                 bottle_file: str = "") -> str:
+    """The text of a 403: what was refused, by which rule, and how to allow it. ``bottle_file`` is the
+    host path of the bottle's definition (from bundle.yaml); a config rendered before it existed names
+    the usual place instead."""
     host = f"[{verdict.host}]" if ":" in verdict.host and not verdict.host.startswith("[") else verdict.host
     where = f"{host}:{port}" if port else host
     lines = [f"claude-bottle egress proxy refused {method} {where}", f"rule: {verdict.rule}",
              f"reason: {verdict.reason}"]
-    path = f"~/.claude-bottle/bottles/{bottle}.md"
+    path = bottle_file or f"~/.claude-bottle/bottles/{bottle}.md"
     if verdict.rule == "default-deny":
         lines.append(f'to allow it: add "{verdict.host}" to egress.allow in {path}')
     elif verdict.rule == "port" and verdict.entry is not None:
