@@ -125,10 +125,11 @@ class SubprocessRunner:
         except FileNotFoundError as exc:
             raise BottleError(f"{cmd.argv[0]} not found on PATH", hint="install it, then retry") from exc
 
-    def stream(self, cmd: Command, on_line: Callable[[str], None]) -> Result:
+    def stream(self, cmd: Command, on_line: Callable[[str], None], *, keep_output: bool = True) -> Result:
         """Like :meth:`run`, but hands each output line (stdout and stderr merged, redacted) to
-        ``on_line`` as it arrives; ``Result.stdout`` holds all of it. An optional capability (not part
-        of :class:`Runner`): callers probe for it and fall back to ``run``. ``cmd.timeout`` is ignored."""
+        ``on_line`` as it arrives; ``Result.stdout`` holds all of it (nothing with ``keep_output=False``,
+        for output that may never end: ``logs --follow``). An optional capability (not part of
+        :class:`Runner`): callers probe for it and fall back to ``run``. ``cmd.timeout`` is ignored."""
         secrets = [*self._secrets, *cmd.secret_env.values()]
         log.debug("stream: %s", redact(cmd.display(), secrets))
         lines: list[str] = []
@@ -143,7 +144,8 @@ class SubprocessRunner:
                 assert proc.stdout is not None
                 for raw in proc.stdout:
                     line = redact(raw.decode(errors="replace"), secrets)
-                    lines.append(line)
+                    if keep_output:
+                        lines.append(line)
                     on_line(line.rstrip("\n"))
                 returncode = proc.wait()
         except FileNotFoundError as exc:

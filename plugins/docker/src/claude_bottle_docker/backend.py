@@ -24,8 +24,9 @@ from claude_bottle.runner import Command
 from claude_bottle.secrets import plan_credentials
 from claude_bottle.state import list_state_dirs
 from claude_bottle_docker import images
+from claude_bottle_docker.bundle import show_logs
 from claude_bottle_docker.cleanup import inventory, plan_items, remove_items, remove_slug
-from claude_bottle_docker.docker import DOCKER, inspect_command, is_running, logs_command, parse_inspect
+from claude_bottle_docker.docker import DOCKER, inspect_command, is_running, parse_inspect
 from claude_bottle_docker.launch import LaunchInputs, run_launch
 from claude_bottle_docker.preflight import docker_problems, server_version
 from claude_bottle_docker.prune import prune_images, report_prune
@@ -170,7 +171,7 @@ class DockerBackend(Backend):
         bundle = Names(slug).bundle
         if parse_inspect(self.runner.run(inspect_command(bundle)).stdout) is None:
             raise BottleError(f"bottle {slug} has no sidecar bundle", hint="see `claude-bottle list`")
-        return self.runner.interactive(logs_command(bundle, follow=follow))
+        return show_logs(self.runner, bundle, follow=follow)
 
     # -- all bottles ----------------------------------------------------------------------------
     def enumerate_active(self) -> list[ActiveBottle]:

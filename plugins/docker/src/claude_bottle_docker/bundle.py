@@ -8,6 +8,7 @@ ports and mounts as values; nothing assumes one topology.
 
 from __future__ import annotations
 
+import inspect
 import socket
 import time
 from collections.abc import Callable, Mapping
@@ -38,6 +39,7 @@ __all__ = [
     "Publish",
     "create_commands",
     "logs_tail",
+    "show_logs",
     "start_bundle",
     "wait_ready",
 ]
@@ -152,6 +154,24 @@ def inspect_bundle(runner: Runner, name: str) -> BundleInfo:
     if info is None:
         raise BottleError(f"the sidecar bundle {name} disappeared right after it started")
     return BundleInfo(name=name, ips=_network_ips(info))
+
+
+def show_logs(runner: Runner, name: str, *, follow: bool) -> int:
+    """``claude-bottle logs``: the bundle's output, line by line as it comes, each printed with control
+    and bidi characters escaped: the agent chooses some of it (host names, paths), and a raw escape
+    sequence would reach the user's terminal. Returns docker's exit status."""
+    from claude_bottle import ui  # noqa: PLC0415 - Rich only when logs are shown
+
+    cmd = logs_command(name, follow=follow)
+    stream = getattr(runner, "stream", None)
+    if stream is None:  # a runner that cannot stream: print once docker is done
+        result = runner.run(cmd)
+        for line in (result.stdout + result.stderr).splitlines():
+            ui.say(line)
+        return result.returncode
+    if "keep_output" in inspect.signature(stream).parameters:
+        return stream(cmd, ui.say, keep_output=False).returncode
+    return stream(cmd, ui.say).returncode
 
 
 def logs_tail(runner: Runner, name: str, lines: int = 20) -> str:

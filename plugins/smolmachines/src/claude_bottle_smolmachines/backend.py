@@ -27,8 +27,8 @@ from claude_bottle.runner import Command
 from claude_bottle.secrets import plan_credentials
 from claude_bottle.state import list_state_dirs
 from claude_bottle_docker import images as docker_images
+from claude_bottle_docker.bundle import show_logs
 from claude_bottle_docker.cleanup import inventory, remove_items
-from claude_bottle_docker.docker import logs_command
 from claude_bottle_docker.prune import format_bytes
 from claude_bottle_docker.render import literal_env, render_stage
 from claude_bottle_smolmachines import cleanup, images, prepare
@@ -194,7 +194,7 @@ class SmolmachinesBackend(Backend):
 
     def logs(self, *, slug: str, follow: bool) -> int:
         """The sidecar bundle's logs (proxy decisions, git-gate), as for the docker backend."""
-        return self.runner.interactive(logs_command(Names(slug).bundle, follow=follow))
+        return show_logs(self.runner, Names(slug).bundle, follow=follow)
 
     # -- all bottles ----------------------------------------------------------------------------
     def enumerate_active(self) -> list[ActiveBottle]:
