@@ -45,6 +45,7 @@ class ImageRow:
 @dataclass(frozen=True)
 class PruneReport:
     removed: tuple[str, ...]
+    # The deleted images' sizes: an upper bound, since layers they shared with a kept image stay.
     reclaimed_bytes: int
     failed: tuple[tuple[str, str], ...]  # (ref, the engine's reason)
 
@@ -145,4 +146,5 @@ def report_prune(report: PruneReport, progress: Progress) -> None:
         progress.note(f"removed {ref}")
     for ref, reason in report.failed:
         progress.note(f"kept {ref}: {reason}")
-    progress.note(f"pruned {len(report.removed)} image(s), reclaimed {format_bytes(report.reclaimed_bytes)}")
+    size = format_bytes(report.reclaimed_bytes)
+    progress.note(f"pruned {len(report.removed)} image(s), reclaimed up to {size}")
