@@ -33,6 +33,7 @@ from claude_bottle.sidecars.config import BundleConfig, Rule, dump_bundle_config
 from claude_bottle_docker.images import ensure_images
 
 BUNDLE_CAPS = ("NET_BIND_SERVICE", "DAC_OVERRIDE", "SETUID", "SETGID", "CHOWN")
+BOTTLE_FILE = "/home/u/.claude-bottle/bottles/dev.md"  # the 403 names the file rendered in bundle.yaml
 RULES = (
     Rule("upstream.test", private=True),           # the local upstream: a private address, allowed
     Rule("upstream-pt.test", private=True, passthrough=True),
@@ -106,7 +107,7 @@ def bottle(env: Env) -> Iterator[Bottle]:
     with Upstream(home=str(env.home), label=TEST_LABEL, image=refs.sidecars,
                   aliases=("upstream-pt.test", "get-only.test")) as upstream:
         try:
-            cfg = BundleConfig(slug=slug, bottle="dev", rules=RULES)
+            cfg = BundleConfig(slug=slug, bottle="dev", rules=RULES, bottle_file=BOTTLE_FILE)
             (stage / "bundle.yaml").write_text(dump_bundle_config(cfg))
             (stage / "upstream-ca.pem").write_bytes(upstream.trust_bundle.read_bytes())
             docker("network", "create", "--internal", *lab("network"), network)
@@ -204,7 +205,7 @@ def test_denied_host_plain_http_is_403_naming_the_rule_and_the_fix(bottle):
     out = proc.stdout.decode()
     assert out.endswith("403")
     assert "rule: default-deny" in out
-    assert 'add "denied.test" to egress.allow in ~/.claude-bottle/bottles/dev.md' in out
+    assert f'add "denied.test" to egress.allow in {BOTTLE_FILE}' in out
     (line,) = bottle.audit_for("denied.test")
     assert (line["verdict"], line["rule"], line["method"], line["path"], line["port"]) == (
         "deny", "default-deny", "GET", "/path", 80)
