@@ -30,24 +30,29 @@ def ancount(packet: bytes) -> int:
     return struct.unpack("!H", packet[6:8])[0]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    log = tmp_path_factory.mktemp("dns") / "egress.jsonl"
+def start(log, **kwargs) -> int:
+    """A responder on a free loopback port, on a daemon thread; returns once it answers."""
     probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     probe.bind(("127.0.0.1", 0))
     port = probe.getsockname()[1]
     probe.close()
     thread = threading.Thread(target=dns.serve, args=(NAMES, port, AuditLog(str(log)), ["127.0.0.1"]),
-                              daemon=True)
+                              kwargs=kwargs, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
     while True:  # wait until it listens
         try:
             ask(port, query("egress"), timeout=0.2)
-            return port, log
+            return port
         except TimeoutError:
-            if time.monotonic() > deadline:
+            if time.monotonic() > deadline or not thread.is_alive():
                 raise
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    log = tmp_path_factory.mktemp("dns") / "egress.jsonl"
+    return start(log), log
 
 
 def ask(port: int, packet: bytes, timeout: float = 5) -> bytes:
@@ -97,8 +102,8 @@ def test_malformed_and_nonstandard_queries(server):
             sock.recvfrom(4096)
 
 
-def ask_tcp(port: int, packet: bytes) -> bytes:
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+def ask_tcp(port: int, packet: bytes, timeout: float = 5) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
         sock.sendall(struct.pack("!H", len(packet)) + packet[:5])
         time.sleep(0.05)  # a query split across segments is reassembled
         sock.sendall(packet[5:])
@@ -126,6 +131,68 @@ def test_a_silent_tcp_client_does_not_stop_udp_for_long(server):
         started = time.monotonic()
         assert rcode(ask(port, query("egress"))) == 0
         assert time.monotonic() - started < dns.TCP_TIMEOUT + 2
+
+
+def stall(port: int, count: int) -> list[socket.socket]:
+    """``count`` TCP clients that never finish a query: half send nothing, half only a length prefix."""
+    clients = []
+    for i in range(count):
+        sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        if i % 2:
+            sock.sendall(b"\x00\x40")
+        clients.append(sock)
+    time.sleep(0.1)  # let the responder accept them all
+    return clients
+
+
+def test_stalled_tcp_clients_delay_neither_udp_nor_other_tcp(server):
+    port, _ = server
+    clients = stall(port, 6)
+    try:
+        started = time.monotonic()
+        assert rcode(ask(port, query("egress"), timeout=1)) == 0
+        reply = ask_tcp(port, query("git-gate"), timeout=1)
+        assert rcode(reply) == 0 and reply[-4:] == socket.inet_aton("127.0.0.1")
+        assert time.monotonic() - started < 1
+    finally:
+        for sock in clients:
+            sock.close()
+
+
+def test_a_client_trickling_bytes_is_cut_off_at_the_deadline(server, monkeypatch):
+    port, _ = server
+    monkeypatch.setattr(dns, "TCP_TIMEOUT", 0.3)
+    packet = struct.pack("!H", 64) + query("egress")
+    with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
+        started = time.monotonic()
+        with pytest.raises(OSError):
+            for byte in packet:  # each byte well inside a per-read timeout, the whole far past 0.3s
+                sock.sendall(bytes([byte]))
+                time.sleep(0.05)
+                if time.monotonic() - started > 2:
+                    pytest.fail("the responder kept a trickling client past its deadline")
+        assert time.monotonic() - started < 2
+
+
+def test_tcp_clients_over_the_cap_are_closed_at_once(tmp_path):
+    port = start(tmp_path / "egress.jsonl", max_tcp=2)
+    clients = stall(port, 2)
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as extra:
+            assert extra.recv(16) == b""  # refused, not queued behind the stalled two
+        assert rcode(ask(port, query("egress"), timeout=1)) == 0
+    finally:
+        for sock in clients:
+            sock.close()
+    deadline = time.monotonic() + 2
+    while True:  # the slots come back once the stalled clients hang up
+        try:
+            assert rcode(ask_tcp(port, query("egress"), timeout=0.5)) == 0
+            break
+        except (OSError, struct.error):  # closed unanswered: a slot is not free yet
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def test_parse_query_rejects_compression_and_truncation():

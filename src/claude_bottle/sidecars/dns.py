@@ -5,7 +5,9 @@ recursive resolver). Each ``egress``/``git-gate``/``supervise`` query is answere
 address on the interface the query arrived on (one socket per local IPv4 address), so the agent reaches
 the bundle on its own network. AAAA and other types for those names get an empty NOERROR (the client
 falls back to A); any other name gets REFUSED and a deny line in the audit log (rule ``dns``). UDP and
-TCP are both answered, so a resolver that retries over TCP gets the same REFUSED.
+TCP are both answered, so a resolver that retries over TCP gets the same REFUSED. Each TCP client is
+served on its own thread with a deadline, and only ``MAX_TCP_CLIENTS`` at once, so a client that
+connects and stalls delays neither UDP nor other TCP queries.
 
 Stdlib only. Run as ``python3 -m claude_bottle.sidecars.dns [CONFIG]`` (the bundle's init does).
 """
@@ -16,6 +18,8 @@ import selectors
 import socket
 import struct
 import sys
+import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -31,7 +35,8 @@ RCODE_FORMERR, RCODE_SERVFAIL, RCODE_NOTIMP, RCODE_REFUSED = 1, 2, 4, 5
 _TYPES = {1: "A", 2: "NS", 5: "CNAME", 6: "SOA", 12: "PTR", 15: "MX", 16: "TXT", 28: "AAAA", 33: "SRV",
           65: "HTTPS", 255: "ANY"}
 TTL = 60
-TCP_TIMEOUT = 2.0
+TCP_TIMEOUT = 2.0  # for a whole TCP exchange, so trickling a byte at a time does not extend it
+MAX_TCP_CLIENTS = 32
 
 
 @dataclass(frozen=True)
@@ -112,14 +117,19 @@ def _respond(packet: bytes, names: tuple[str, ...], address: str, peer: str, aud
     return reply
 
 
-def _serve_tcp(conn: socket.socket, names: tuple[str, ...], address: str, audit: AuditLog) -> None:
-    """One query over TCP (two-byte length prefix), then close. A short timeout: a client that
-    stalls here only delays its own bottle's lookups."""
-    with conn:
-        conn.settimeout(TCP_TIMEOUT)
-        try:
+def _serve_tcp(conn: socket.socket, names: tuple[str, ...], address: str, audit: AuditLog,
+               slots: threading.BoundedSemaphore) -> None:
+    """One query over TCP (two-byte length prefix), then close, all within ``TCP_TIMEOUT``. Runs on
+    its own thread and frees its slot when done."""
+    deadline = time.monotonic() + TCP_TIMEOUT
+    try:
+        with conn:
             data = b""
             while len(data) < 2 or len(data) < 2 + struct.unpack("!H", data[:2])[0]:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                conn.settimeout(left)
                 chunk = conn.recv(65537)
                 if not chunk:
                     return
@@ -127,15 +137,33 @@ def _serve_tcp(conn: socket.socket, names: tuple[str, ...], address: str, audit:
             reply = _respond(data[2:2 + struct.unpack("!H", data[:2])[0]], names, address,
                              conn.getpeername()[0], audit)
             if reply is not None:
+                conn.settimeout(max(deadline - time.monotonic(), 0.1))
                 conn.sendall(struct.pack("!H", len(reply)) + reply)
-        except OSError:
-            return
+    except OSError:
+        return
+    finally:
+        slots.release()
 
 
-def serve(names: tuple[str, ...], port: int, audit: AuditLog, addresses: list[str] | None = None) -> None:
+def _accept_tcp(sock: socket.socket, names: tuple[str, ...], address: str, audit: AuditLog,
+                slots: threading.BoundedSemaphore) -> None:
+    conn, _ = sock.accept()
+    if not slots.acquire(blocking=False):
+        conn.close()  # over the cap: this client is refused at once rather than queued behind the rest
+        return
+    try:
+        threading.Thread(target=_serve_tcp, args=(conn, names, address, audit, slots), daemon=True).start()
+    except RuntimeError:  # no thread to be had: drop this client, keep serving
+        conn.close()
+        slots.release()
+
+
+def serve(names: tuple[str, ...], port: int, audit: AuditLog, addresses: list[str] | None = None,
+          max_tcp: int = MAX_TCP_CLIENTS) -> None:
     addrs = addresses if addresses is not None else [
         str(i.interface.ip) for i in netinfo.interfaces() if i.interface.version == 4
     ]
+    slots = threading.BoundedSemaphore(max_tcp)
     sel = selectors.DefaultSelector()
     for addr in addrs:
         udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -154,8 +182,7 @@ def serve(names: tuple[str, ...], port: int, audit: AuditLog, addresses: list[st
             assert isinstance(sock, socket.socket)
             try:
                 if sock.type == socket.SOCK_STREAM:
-                    conn, _ = sock.accept()
-                    _serve_tcp(conn, names, key.data, audit)
+                    _accept_tcp(sock, names, key.data, audit, slots)
                     continue
                 packet, peer = sock.recvfrom(4096)
                 reply = _respond(packet, names, key.data, peer[0], audit)
