@@ -161,7 +161,8 @@ def _kv_table(rows: Sequence[tuple[str, str]], *, title: str | None = None) -> T
     table.add_column("key", style="bold", no_wrap=True)
     table.add_column("value", overflow="fold")
     for key, value in rows:
-        table.add_row(Text(key), Text(value))
+        # Keys and values come from manifests (``info`` shows a cloned project's agent files verbatim).
+        table.add_row(Text(_inert(key)), Text(_inert(value)))
     return table
 
 
