@@ -450,6 +450,15 @@ def test_the_bundle_keeps_only_the_two_capabilities_it_needs(bottle: Bottle) -> 
     assert fields["NoNewPrivs"].strip() == "1"
 
 
+def test_the_bundle_never_routes_between_its_networks(bottle: Bottle) -> None:
+    info = json.loads(docker("inspect", bottle.bundle))[0]
+    sysctls = info["HostConfig"]["Sysctls"]
+    assert sysctls["net.ipv4.ip_forward"] == "0" and sysctls["net.ipv6.conf.all.forwarding"] == "0"
+    live = docker("exec", bottle.bundle, "cat", "/proc/sys/net/ipv4/ip_forward",
+                  "/proc/sys/net/ipv6/conf/all/forwarding")
+    assert live.split() == ["0", "0"]
+
+
 # -- another bottle -------------------------------------------------------------------------------
 def test_another_bottles_bundle_is_unreachable(bottle: Bottle, neighbour: Bottle) -> None:
     ips = neighbour.ips(neighbour.bundle)

@@ -29,6 +29,8 @@ def test_created_on_the_first_network_then_connected_with_aliases():
     assert "type=bind,source=/s/stage,target=/etc/claude-bottle,readonly" in argv
     assert "type=bind,source=/s/logs,target=/var/log/claude-bottle" in argv
     assert "--label" in argv and "dev.claude-bottle.slug=x-aaaaa" in argv
+    sysctls = [argv[i + 1] for i, a in enumerate(argv) if a == "--sysctl"]
+    assert sysctls == ["net.ipv4.ip_forward=0", "net.ipv6.conf.all.forwarding=0"]  # never a router
     assert connect.argv == ("docker", "network", "connect", "--alias", "egress", "--alias", "git-gate",
                             "internal-net", "claude-bottle-sidecars-x-aaaaa")
 

@@ -9,8 +9,11 @@ import pytest
 
 from claude_bottle.config import load_settings
 from claude_bottle.errors import BottleError
+from claude_bottle.identity import Names
 from claude_bottle.runner import Command, Result, SubprocessRunner
+from claude_bottle_docker.bundle import create_commands
 from claude_bottle_smolmachines import SmolmachinesBackend, images
+from claude_bottle_smolmachines.launch import LaunchInputs, bundle_spec
 
 
 @dataclass
@@ -68,3 +71,16 @@ def test_missing_image_is_one_line() -> None:
     with pytest.raises(BottleError) as err:
         images.export_image(SubprocessRunner(), load_settings(), "claude-bottle-agent:does-not-exist")
     assert "claude-bottle build" in str(err.value)
+
+
+def test_the_bundle_is_created_with_forwarding_off(tmp_path: Path) -> None:
+    """The smolmachines bundle is the docker plugin's, hardened the same way: it never routes."""
+    inp = LaunchInputs(slug="claude-abcde", agent_name="claude", home=str(tmp_path), sidecars_image="s:1",
+                       smolfile=tmp_path / "Smolfile", guest_subnet="100.96.0.0/30",
+                       bundle_subnet="172.31.0.0/29", bundle_address="172.31.0.1", ports={"egress": 41000},
+                       container_ports={"egress": 3128}, stage_dir=tmp_path / "stage",
+                       logs_dir=tmp_path / "logs", secret_env_names=(), prompt="", workspace=None)
+    (create,) = create_commands(bundle_spec(inp, Names("claude-abcde")), {})
+    argv = create.argv
+    sysctls = [argv[i + 1] for i, a in enumerate(argv) if a == "--sysctl"]
+    assert "net.ipv4.ip_forward=0" in sysctls and "net.ipv6.conf.all.forwarding=0" in sysctls

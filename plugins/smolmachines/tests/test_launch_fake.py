@@ -113,6 +113,7 @@ def test_launch_arguments_and_bundle_topology(backend: SmolmachinesBackend, fake
         published = {"HostIp": alloc["bundle_address"], "HostPort": str(alloc["ports"]["egress"])}
         dns = [{"HostIp": alloc["bundle_address"], "HostPort": "53"}]
         assert bindings == {"3128/tcp": [published], "53/udp": dns, "53/tcp": dns}
+        assert info["HostConfig"]["Sysctls"]["net.ipv4.ip_forward"] == "0"  # never a router
         # Attack from the host side: the proxy port answers on the bundle address and nowhere else.
         port = int(alloc["ports"]["egress"])
         assert _connects(alloc["bundle_address"], port)

@@ -50,6 +50,9 @@ __all__ = [
 BUNDLE_CAPS = ("NET_BIND_SERVICE", "DAC_OVERRIDE")
 BUNDLE_PIDS_LIMIT = 512
 BUNDLE_MEMORY_LIMIT = "1g"
+# The bundle sits on the agent's internal network and on the network out: it must never route a packet
+# from one to the other, only relay what its proxy allows (docker leaves ip_forward on otherwise).
+BUNDLE_SYSCTLS = ("net.ipv4.ip_forward=0", "net.ipv6.conf.all.forwarding=0")
 
 
 @dataclass(frozen=True)
@@ -122,6 +125,8 @@ def create_commands(spec: BundleSpec, secret_env: Mapping[str, str]) -> list[Com
         argv += ["--cap-add", cap]
     argv += ["--security-opt", "no-new-privileges", "--pids-limit", str(BUNDLE_PIDS_LIMIT),
              "--memory", BUNDLE_MEMORY_LIMIT]
+    for sysctl in BUNDLE_SYSCTLS:
+        argv += ["--sysctl", sysctl]
     for pub in spec.publish:
         argv += ["--publish", pub.arg()]
     for mount in spec.mounts:
