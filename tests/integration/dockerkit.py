@@ -8,7 +8,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["HOME_LABEL", "HOST_CA", "TEST_LABEL", "Env", "docker", "docker_works", "labelled", "remove"]
+from claude_bottle.identity import Names
+
+__all__ = ["HOME_LABEL", "HOST_CA", "TEST_LABEL", "AgentBottle", "Env", "docker", "docker_works", "labelled",
+           "remove"]
 
 HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")
 TEST_LABEL = "dev.claude-bottle-test.home"
@@ -55,10 +58,11 @@ class Env:
     workdir: Path
 
     def cli(self, *args: str, check: bool = True, timeout: float = 900, cwd: Path | None = None,
-            input: str | None = None) -> subprocess.CompletedProcess[str]:
+            input: str | None = None, env_extra: dict[str, str] | None = None,
+            ) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run([sys.executable, "-m", "claude_bottle", *args], capture_output=True, text=True,
-                              env=self.environ, cwd=cwd or self.workdir, timeout=timeout, input=input,
-                              check=False)
+                              env={**self.environ, **(env_extra or {})}, cwd=cwd or self.workdir,
+                              timeout=timeout, input=input, check=False)
         if check and proc.returncode != 0:
             raise AssertionError(f"claude-bottle {' '.join(args)} -> {proc.returncode}\n"
                                  f"stdout: {proc.stdout}\nstderr: {proc.stderr}")
@@ -77,3 +81,33 @@ class Env:
         if not path.is_file():
             return []
         return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+@dataclass(frozen=True)
+class AgentBottle:
+    """A bottle made by the CLI, seen from the test: run things in its agent as the agent would."""
+
+    slug: str
+    env: Env
+
+    @property
+    def agent(self) -> str:
+        return Names(self.slug).agent
+
+    @property
+    def bundle(self) -> str:
+        return Names(self.slug).bundle
+
+    def sh(self, script: str, *, user: str = "claude", stdin: str | None = None,
+           timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        """Run ``script`` with bash in the agent (as the agent user unless ``user`` says otherwise)."""
+        return subprocess.run(["docker", "exec", "-i", "--user", user, self.agent, "bash", "-c", script],
+                              input=stdin, capture_output=True, text=True, timeout=timeout, check=False)
+
+    def node(self, script: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        """Run a node program (from stdin) in the agent, with ``args`` as its arguments."""
+        return subprocess.run(["docker", "exec", "-i", "--user", "claude", self.agent, "node", "-", *args],
+                              input=script, capture_output=True, text=True, timeout=timeout, check=False)
+
+    def audit(self) -> list[dict[str, object]]:
+        return self.env.audit(self.slug)

@@ -20,10 +20,8 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import pytest
-from tests.integration.dockerkit import TEST_LABEL, Env, docker
+from tests.integration.dockerkit import TEST_LABEL, AgentBottle, Env, docker
 from tests.integration.upstream import Upstream
-
-from claude_bottle.identity import Names
 
 pytestmark = pytest.mark.integration
 
@@ -32,30 +30,7 @@ OUTSIDE_IP = "203.0.113.80"
 
 
 @dataclass(frozen=True)
-class Bottle:
-    slug: str
-    env: Env
-
-    @property
-    def agent(self) -> str:
-        return Names(self.slug).agent
-
-    @property
-    def bundle(self) -> str:
-        return Names(self.slug).bundle
-
-    def sh(self, script: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        """Run ``script`` in the agent as the agent user, as the agent itself would."""
-        return subprocess.run(["docker", "exec", "-i", "--user", "claude", self.agent, "bash", "-c", script],
-                              capture_output=True, text=True, timeout=timeout, check=False)
-
-    def node(self, script: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["docker", "exec", "-i", "--user", "claude", self.agent, "node", "-"],
-                              input=script, capture_output=True, text=True, timeout=timeout, check=False)
-
-    def audit(self) -> list[dict[str, object]]:
-        return self.env.audit(self.slug)
-
+class Bottle(AgentBottle):
     def refusal(self, host: str, *, rule: str | None = None, source: str | None = None,
                 wait: float = 5.0) -> dict[str, object]:
         """The audit line refusing ``host`` (waits briefly: the proxy writes after it answers)."""
@@ -79,7 +54,6 @@ class Bottle:
     def ips(self, container: str) -> dict[str, str]:
         nets = json.loads(docker("inspect", container))[0]["NetworkSettings"]["Networks"]
         return {name: net["IPAddress"] for name, net in nets.items()}
-
 
 def _up(env: Env, *args: str) -> str:
     return json.loads(env.cli("up", *args, "--detach", "--yes", "--json").stdout)["slug"]

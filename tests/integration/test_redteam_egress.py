@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from tests.integration.dockerkit import TEST_LABEL, Env, docker
+from tests.integration.dockerkit import TEST_LABEL, AgentBottle, Env, docker
 from tests.integration.upstream import Upstream
 
-from claude_bottle.identity import Names
 from claude_bottle.sidecars.audit import WINDOW
 
 pytestmark = pytest.mark.integration
@@ -41,29 +39,9 @@ PLAIN_SERVER = (
 
 
 @dataclass(frozen=True)
-class Bottle:
-    slug: str
-    env: Env
-
-    @property
-    def agent(self) -> str:
-        return Names(self.slug).agent
-
-    @property
-    def bundle(self) -> str:
-        return Names(self.slug).bundle
-
-    def sh(self, script: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["docker", "exec", "-i", "--user", "claude", self.agent, "bash", "-c", script],
-                              capture_output=True, text=True, timeout=timeout, check=False)
-
-    def node(self, script: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["docker", "exec", "-i", "--user", "claude", self.agent, "node", "-"],
-                              input=script, capture_output=True, text=True, timeout=timeout, check=False)
-
+class Bottle(AgentBottle):
     def allowed_hosts(self) -> set[str]:
         return {str(r.get("host")) for r in self.env.audit(self.slug) if r.get("verdict") == "allow"}
-
 
 @pytest.fixture(scope="module")
 def upstream(env: Env, images: None) -> Iterator[Upstream]:

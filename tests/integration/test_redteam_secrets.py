@@ -23,11 +23,10 @@ import time
 import uuid
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from tests.integration.dockerkit import HOST_CA, TEST_LABEL, Env, docker
+from tests.integration.dockerkit import HOST_CA, TEST_LABEL, AgentBottle, Env, docker
 from tests.integration.upstream import _sidecars_image
 
 from claude_bottle.identity import Names
@@ -179,24 +178,7 @@ class Reflector:
                          for r in self.received())
 
 
-@dataclass(frozen=True)
-class Bottle:
-    slug: str
-    env: Env
-
-    @property
-    def agent(self) -> str:
-        return Names(self.slug).agent
-
-    def sh(self, script: str, *, stdin: str | None = None,
-           timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["docker", "exec", "-i", "--user", "claude", self.agent, "bash", "-c", script],
-                              input=stdin, capture_output=True, text=True, timeout=timeout, check=False)
-
-    def node(self, script: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["docker", "exec", "-i", "--user", "claude", self.agent, "node", "-"],
-                              input=script, capture_output=True, text=True, timeout=timeout, check=False)
-
+Bottle = AgentBottle
 
 @pytest.fixture(scope="module")
 def reflector(env: Env, images: None) -> Iterator[Reflector]:

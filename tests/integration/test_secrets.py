@@ -25,11 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from tests.integration.dockerkit import TEST_LABEL, Env, docker
+from tests.integration.dockerkit import TEST_LABEL, AgentBottle, Env, docker
 from tests.integration.testca import make_certs, trust_bundle
 from tests.integration.upstream import _sidecars_image
-
-from claude_bottle.identity import Names
 
 pytestmark = pytest.mark.integration
 
@@ -222,23 +220,7 @@ class Recorder:
 
 
 @dataclass(frozen=True)
-class Bottle:
-    slug: str
-    env: Env
-
-    @property
-    def agent(self) -> str:
-        return Names(self.slug).agent
-
-    @property
-    def bundle(self) -> str:
-        return Names(self.slug).bundle
-
-    def sh(self, script: str, *, user: str = "claude", stdin: str | None = None,
-           timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["docker", "exec", "-i", "--user", user, self.agent, "bash", "-c", script],
-                              input=stdin, capture_output=True, text=True, timeout=timeout, check=False)
-
+class Bottle(AgentBottle):
     def curl(self, url: str, *args: str) -> tuple[int, str]:
         """``curl`` from the agent through its proxy: (HTTP status, body). A refused CONNECT gives
         that response's status (curl shows no body for it)."""
@@ -248,10 +230,6 @@ class Bottle:
         codes, _, body = out.stdout.partition("\n")
         status, connect = (int(c) for c in codes.split())
         return status or connect, body
-
-    def audit(self) -> list[dict[str, object]]:
-        return self.env.audit(self.slug)
-
 
 @pytest.fixture(scope="module")
 def recorder(env: Env, images: None) -> Iterator[Recorder]:
