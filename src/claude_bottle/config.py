@@ -14,7 +14,8 @@ __all__ = ["Settings", "home_dir", "load_settings"]
 DEFAULT_AGENT_BASE = "debian:bookworm-slim"
 DEFAULT_SIDECARS_BASE = "debian:trixie-slim"
 
-_KEYS = {"extra_ca_certs", "agent_base_image", "sidecars_base_image", "backend", "audit_log_max_bytes"}
+_KEYS = {"extra_ca_certs", "agent_base_image", "sidecars_base_image", "backend", "audit_log_max_bytes",
+         "request_body_max_bytes"}
 
 
 def home_dir() -> Path:
@@ -31,6 +32,8 @@ class Settings:
     backend: str = "docker"
     # The bottle's audit log cap on the host's disk (None: the sidecars' default, 32 MiB; kept twice).
     audit_log_max_bytes: int | None = None
+    # The largest request body the egress proxy scans and passes (None: the sidecars' default, 64 MiB).
+    request_body_max_bytes: int | None = None
 
     @property
     def state_root(self) -> Path:
@@ -72,15 +75,19 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
             f"extra CA bundle {ca_path} not found",
             hint="fix CLAUDE_BOTTLE_EXTRA_CA_CERTS or extra_ca_certs in config.toml",
         )
-    cap = pick("audit_log_max_bytes")
-    if cap is not None and not (cap.isdigit() and int(cap) > 0):
-        raise BottleError(f"audit_log_max_bytes {cap!r} is not a positive number of bytes",
-                          hint="fix CLAUDE_BOTTLE_AUDIT_LOG_MAX_BYTES or audit_log_max_bytes in config.toml")
+
+    def size(key: str) -> int | None:
+        value = pick(key)
+        if value is not None and not (value.isascii() and value.isdigit() and int(value) > 0):
+            raise BottleError(f"{key} {value!r} is not a positive number of bytes",
+                              hint=f"fix CLAUDE_BOTTLE_{key.upper()} or {key} in config.toml")
+        return int(value) if value is not None else None
     return Settings(
         home=home,
         extra_ca_certs=ca_path,
         agent_base_image=pick("agent_base_image") or DEFAULT_AGENT_BASE,
         sidecars_base_image=pick("sidecars_base_image") or DEFAULT_SIDECARS_BASE,
         backend=pick("backend") or "docker",
-        audit_log_max_bytes=int(cap) if cap is not None else None,
+        audit_log_max_bytes=size("audit_log_max_bytes"),
+        request_body_max_bytes=size("request_body_max_bytes"),
     )

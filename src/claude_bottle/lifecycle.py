@@ -11,7 +11,7 @@ import contextlib
 import shutil
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -28,6 +28,7 @@ from claude_bottle.backends.base import (
 )
 from claude_bottle.errors import BottleError, UsageError
 from claude_bottle.plan import CleanupItem, CleanupOutcome, CleanupReport
+from claude_bottle.sidecars.init import BUNDLE_PROBLEM_FILE
 from claude_bottle.state import StateDir
 
 if TYPE_CHECKING:
@@ -252,7 +253,18 @@ def list_active(*, settings: Settings, runner: Runner) -> Listing:
         except Exception as exc:  # one failing backend must not hide the others' bottles
             failed.add(name)
             warnings += (f"backend {name} could not list its bottles: {exc}",)
+    bottles = [_with_problem(b, settings.state_root / b.slug) for b in bottles]
     return Listing(tuple(sorted(bottles, key=lambda b: b.started_at)), warnings, frozenset(failed))
+
+
+def _with_problem(bottle: ActiveBottle, state_dir: Path) -> ActiveBottle:
+    """What the bottle's bundle reported about itself (one line, beside its audit log: a bundle that
+    restarted without its credentials refuses everything and says what to do)."""
+    try:
+        text = (state_dir / "logs" / BUNDLE_PROBLEM_FILE).read_text(errors="replace").strip()
+    except OSError:
+        return bottle
+    return replace(bottle, problem=text.splitlines()[0][:300]) if text else bottle
 
 
 def backend_of(slug: str, *, settings: Settings, runner: Runner) -> Backend:

@@ -119,6 +119,9 @@ class CredentialSet:
     """The credentials of one bottle: placeholders for the agent, a payload for the bundle."""
 
     credentials: tuple[Credential, ...] = ()
+    # The bottle declares secrets, so its bundle waits for a delivery (possibly of none: an optional
+    # secret the user did not set) and refuses all traffic until it has one.
+    expected: bool = False
 
     @property
     def agent_env(self) -> dict[str, str]:
@@ -130,7 +133,8 @@ class CredentialSet:
         return json.dumps({"version": 1, "credentials": [c.to_json() for c in self.credentials]}).encode()
 
     def __bool__(self) -> bool:
-        return bool(self.credentials)
+        """Whether there is anything to deliver to the bundle."""
+        return bool(self.credentials) or self.expected
 
 
 def plan_credentials(defs: Iterable[SecretDef], values: Mapping[str, str]) -> CredentialSet:
@@ -140,6 +144,7 @@ def plan_credentials(defs: Iterable[SecretDef], values: Mapping[str, str]) -> Cr
     not set is absent from it and gets nothing. A required one missing is the manifest layer's error.
     """
     out = []
+    defs = tuple(defs)
     for d in defs:
         value = values.get(d.name)
         if not value:
@@ -151,7 +156,7 @@ def plan_credentials(defs: Iterable[SecretDef], values: Mapping[str, str]) -> Cr
                               hint=f"check the value {d.source.masked()} supplies") from exc
         out.append(Credential(name=d.name, placeholder=placeholder, hosts=tuple(d.hosts),
                               header=d.header, format=d.format, value=value))
-    return CredentialSet(tuple(out))
+    return CredentialSet(tuple(out), expected=bool(defs))
 
 
 def delivery_command(*, container: str, creds: CredentialSet, user: str | None = None) -> Command:

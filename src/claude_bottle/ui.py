@@ -312,16 +312,22 @@ def active_table(bottles: Sequence[ActiveBottle], *, now: float | None = None) -
     table = Table(title="live bottles", title_justify="left")
     for column in ("backend", "slug", "agent", "age", "services"):
         table.add_column(column, overflow="fold")
+    problems = any(b.problem for b in bottles)
+    if problems:
+        table.add_column("problem", overflow="fold")
     for b in bottles:
         age = format_age(now - b.started_at)
-        table.add_row(Text(b.backend), Text(b.slug), Text(b.agent), Text(age), Text(", ".join(b.services)))
+        row = [Text(b.backend), Text(b.slug), Text(b.agent), Text(age), Text(", ".join(b.services))]
+        if problems:
+            row.append(Text(_inert(b.problem), style="red"))
+        table.add_row(*row)
     return table
 
 
 def active_json(bottles: Sequence[ActiveBottle]) -> list[dict[str, object]]:
     return [
         {"backend": b.backend, "slug": b.slug, "agent": b.agent, "started_at": b.started_at,
-         "services": list(b.services)}
+         "services": list(b.services), "problem": b.problem}
         for b in bottles
     ]
 

@@ -6,9 +6,10 @@ import asyncio
 import json
 import sys
 
-from mitmproxy import connection
+from mitmproxy import connection, websocket
 from mitmproxy.proxy import server_hooks
 from mitmproxy.test import tflow
+from wsproto.frame_protocol import Opcode
 
 from claude_bottle.sidecars.audit import AuditLog
 from claude_bottle.sidecars.config import BundleConfig, Rule
@@ -90,7 +91,73 @@ async def main():
     await a.http_connect(inner)
     out["nested"] = {"response": inner.response and inner.response.status_code,
                      "tunnel": a.clients[flow.client_conn.id].tunnel.host}
+    # 7. Every hook fails closed: a check that raises refuses what it judged (issue 15).
+    out["fail_closed"] = await fail_closed()
     print(json.dumps(out))
+
+
+class Exploding:
+    """A request check whose every entry point raises, as the ZIP64 unpacker once did."""
+
+    name = "exploding"
+
+    def __call__(self, flow, verdict):
+        raise OverflowError("boom")
+
+    def check_host(self, host, port=None):
+        raise OverflowError("boom")
+
+    def check_message(self, content, verdict, *, port=None, path=None):
+        raise OverflowError("boom")
+
+    def response(self, flow):
+        raise OverflowError("boom")
+
+    def server_message(self, flow, message):
+        raise OverflowError("boom")
+
+
+async def fail_closed():
+    cfg = BundleConfig(slug="t-aaaaa", bottle="t", rules=(Rule("rebind.test"),))
+    a = EgressAddon(cfg, audit=AuditLog(sys.argv[1]), checks=[Exploding()], discover_networks=False)
+    a.resolve = Rebinding(["93.184.216.34"])
+    got = {}
+    connect = connect_flow("rebind.test")
+    await a.http_connect(connect)
+    got["connect"] = connect.response and connect.response.status_code
+    plain = tflow.tflow()
+    plain.request.host, plain.request.port, plain.request.scheme = "rebind.test", 80, "http"
+    plain.request.headers["host"] = "rebind.test"
+    await a.requestheaders(plain)
+    await a.request(plain)
+    got["request"] = plain.response and plain.response.status_code
+    answered = tflow.tflow(resp=True)
+    answered.metadata["claude-bottle.injected"] = ("rebind.test", ("K",))
+    a.response(answered)
+    got["response"] = answered.response.status_code
+    ws = tflow.twebsocketflow()
+    ws.websocket.messages.append(websocket.WebSocketMessage(Opcode.TEXT, True, b"hi"))
+    a.websocket_message(ws)
+    got["ws_client_dropped"] = ws.websocket.messages[-1].dropped
+    ws.websocket.messages.append(websocket.WebSocketMessage(Opcode.TEXT, True, b"again"))
+    a.websocket_message(ws)
+    got["ws_later_dropped"] = ws.websocket.messages[-1].dropped
+    server = tflow.twebsocketflow()
+    server.metadata["claude-bottle.injected"] = ("rebind.test", ("K",))
+    server.websocket.messages.append(websocket.WebSocketMessage(Opcode.TEXT, False, b"back"))
+    a.websocket_message(server)
+    got["ws_server_dropped"] = server.websocket.messages[-1].dropped
+
+    async def broken_resolver(host, port):
+        raise OverflowError("resolver boom")
+
+    b = EgressAddon(cfg, audit=AuditLog(sys.argv[1]), checks=[], discover_networks=False)
+    b.resolve = broken_resolver
+    b.policy.pin = lambda verdict, addresses: (_ for _ in ()).throw(OverflowError("pin boom"))
+    data = hook("rebind.test", 443, tflow.tclient_conn())
+    await b.server_connect(data)
+    got["server_connect"] = data.server.error
+    return got
 
 
 asyncio.run(main())

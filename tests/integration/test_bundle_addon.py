@@ -65,3 +65,16 @@ def test_plain_request_dials_what_its_check_saw(result):
 def test_connect_inside_a_tunnel_is_refused(result):
     assert result["nested"] == {"response": 403, "tunnel": "rebind.test"}
     assert ("connect", "nested-connect") in [(r["kind"], r["rule"]) for r in result["audit"]]
+
+
+def test_every_hook_fails_closed_when_a_check_raises(result):
+    """Issue 15: an exception in a check (the ZIP64 unpacker's OverflowError) once let mitmproxy
+    forward the request unscanned. Now each hook refuses what it was judging, with an audit line."""
+    got = result["fail_closed"]
+    assert got["connect"] == 403 and got["request"] == 403
+    assert got["response"] == 502
+    assert got["ws_client_dropped"] and got["ws_later_dropped"] and got["ws_server_dropped"]
+    assert "internal-error" in got["server_connect"]
+    internal = [r for r in result["audit"] if r["rule"] == "internal-error"]
+    assert {r["kind"] for r in internal} >= {"request", "response", "websocket", "connection"}, internal
+    assert all(r["verdict"] == "deny" for r in internal)

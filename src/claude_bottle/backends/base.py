@@ -131,6 +131,9 @@ class ActiveBottle:
     agent: str
     started_at: float
     services: tuple[str, ...] = ()
+    # A problem the bottle reported about itself, with what to do (filled in by the core from the
+    # bottle's state dir; backends leave it empty).
+    problem: str = ""
 
 
 class Progress(Protocol):

@@ -20,6 +20,9 @@ def list_bottles(
     listing = lifecycle.list_active(settings=settings, runner=runner)
     for warning in listing.warnings:
         ui.warn(warning)
+    for bottle in listing.bottles:
+        if bottle.problem:
+            ui.error(f"{bottle.slug}: {bottle.problem}")
     if as_json:
         ui.print_json(ui.active_json(listing.bottles))
     elif not listing.bottles:

@@ -30,6 +30,7 @@ __all__ = [
     "CONFIG_PATH",
     "DNS_PORT",
     "PROXY_PORT",
+    "REQUEST_BODY_MAX_BYTES",
     "SERVICE_ALIASES",
     "UPSTREAM_CA",
     "BundleConfig",
@@ -52,6 +53,8 @@ DNS_PORT = 53
 SERVICE_ALIASES = ("egress", "git-gate", "supervise")
 DEFAULT_DAEMONS = ("egress", "dns")
 VERSION = 1
+# A request body is scanned in memory before it leaves; past this it is refused with a 413 (decision 0010).
+REQUEST_BODY_MAX_BYTES = 64 * 1024 * 1024
 
 
 class ConfigError(ValueError):
@@ -92,6 +95,10 @@ class BundleConfig:
     extra: Mapping[str, Any] = field(default_factory=dict)  # sections owned by other sidecars
     # The host path of the bottle's definition, named by a 403's "to allow it" line ("" when unknown).
     bottle_file: str = ""
+    # The names of the credentials the host delivers after start (never values): until every one is
+    # in the bundle's tmpfs, the proxy refuses all traffic (a restart empties the tmpfs).
+    credentials: tuple[str, ...] = ()
+    request_body_max_bytes: int = REQUEST_BODY_MAX_BYTES
 
 
 def _rule_dict(rule: Rule) -> dict[str, Any]:
@@ -131,13 +138,15 @@ def render_bundle_config(
     extra: Mapping[str, Any] | None = None,
     audit_max_bytes: int = AUDIT_MAX_BYTES,
     bottle_file: str | None = None,
+    credentials: Sequence[str] = (),
+    request_body_max_bytes: int = REQUEST_BODY_MAX_BYTES,
 ) -> str:
     """The YAML text of ``bundle.yaml`` for ``spec``. Pure: no I/O, same input -> same bytes.
 
     ``own_networks`` adds CIDRs the proxy refuses (the bundle also refuses every network it sits
     on, found at start). ``extra`` adds top-level sections for other sidecars (credentials, ...).
     ``bottle_file`` is where the user edits this bottle (see :func:`bottle_file_for`); by default the
-    bottle's source file, if it has one."""
+    bottle's source file, if it has one. ``credentials`` names the secrets the host will deliver."""
     source = spec.bottle.source
     cfg = BundleConfig(
         slug=spec.slug,
@@ -148,6 +157,8 @@ def render_bundle_config(
         own_networks=tuple(own_networks),
         audit_max_bytes=audit_max_bytes,
         extra=dict(extra or {}),
+        credentials=tuple(credentials),
+        request_body_max_bytes=request_body_max_bytes,
     )
     return dump_bundle_config(cfg)
 
@@ -175,6 +186,10 @@ def dump_bundle_config(cfg: BundleConfig) -> str:
     }
     if cfg.audit_max_bytes != AUDIT_MAX_BYTES:  # written only when set, so configs stay as they were
         data["egress"]["audit_max_bytes"] = cfg.audit_max_bytes
+    if cfg.request_body_max_bytes != REQUEST_BODY_MAX_BYTES:
+        data["egress"]["request_body_max_bytes"] = cfg.request_body_max_bytes
+    if cfg.credentials:
+        data["egress"]["credentials"] = list(cfg.credentials)
     for key, value in cfg.extra.items():
         if key in data:
             raise ValueError(f"extra section {key!r} would replace a built-in one")
@@ -243,7 +258,8 @@ def parse_bundle_config(text: str) -> BundleConfig:
     if data.get("version") != VERSION:
         raise ConfigError(f"version {data.get('version')!r} (this bundle reads version {VERSION})")
     egress = _take(data, "egress", dict, "bundle", {})
-    _known(egress, {"port", "audit_log", "audit_max_bytes", "own_networks", "allow"}, "egress")
+    _known(egress, {"port", "audit_log", "audit_max_bytes", "own_networks", "allow", "credentials",
+                    "request_body_max_bytes"}, "egress")
     dns = _take(data, "dns", dict, "bundle", {})
     _known(dns, {"port", "names"}, "dns")
     builtin = {"version", "slug", "bottle", "bottle_file", "daemons", "egress", "dns"}
@@ -259,6 +275,8 @@ def parse_bundle_config(text: str) -> BundleConfig:
         audit_log=_take(egress, "audit_log", str, "egress", AUDIT_LOG),
         audit_max_bytes=_take(egress, "audit_max_bytes", int, "egress", AUDIT_MAX_BYTES),
         own_networks=_strings(_take(egress, "own_networks", list, "egress", []), "egress.own_networks"),
+        credentials=_strings(_take(egress, "credentials", list, "egress", []), "egress.credentials"),
+        request_body_max_bytes=_take(egress, "request_body_max_bytes", int, "egress", REQUEST_BODY_MAX_BYTES),
         dns_port=_take(dns, "port", int, "dns", DNS_PORT),
         dns_names=_strings(_take(dns, "names", list, "dns", list(SERVICE_ALIASES)), "dns.names"),
         extra={k: v for k, v in data.items() if k not in builtin},

@@ -15,10 +15,13 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from claude_bottle.sidecars.config import CONFIG_PATH, BundleConfig, ConfigError, load_bundle_config
+from claude_bottle.sidecars.egress.inject import CREDENTIALS_FILE
 
-__all__ = ["DAEMONS", "Daemon", "Supervisor", "daemon_argv", "main"]
+__all__ = ["BUNDLE_PROBLEM_FILE", "DAEMONS", "STARTED_MARKER", "Daemon", "Supervisor", "daemon_argv", "main",
+           "note_restart"]
 
 GRACE_SECONDS = 5.0  # docker stop waits 10 s before SIGKILL; leave the daemons half of it
 _PY = sys.executable or "python3"
@@ -32,6 +35,32 @@ DAEMONS: Mapping[str, tuple[str, ...]] = {
 }
 _FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT)
 _WATCHED = (*_FORWARDED, signal.SIGCHLD)
+
+
+# In the container's writable layer: it survives a restart of the container, a tmpfs does not.
+STARTED_MARKER = Path("/run/claude-bottle/started")
+# Beside the audit log, so in the bottle's state dir on the host, where `list` reads it.
+BUNDLE_PROBLEM_FILE = "bundle-problem.txt"
+
+
+def note_restart(cfg: BundleConfig, *, marker: Path = STARTED_MARKER,
+                 credentials: Path = CREDENTIALS_FILE) -> str | None:
+    """On a second start of this container, with the bottle's credentials gone from the tmpfs (a
+    ``docker restart``, a crash, an engine restart), say so where the user sees it: docker logs and
+    ``claude-bottle list``. The proxy refuses all traffic meanwhile (``CredentialStore``). Returns the
+    problem, or ``None``."""
+    restarted = marker.exists()
+    with contextlib.suppress(OSError):
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()
+    if not (restarted and cfg.credentials and not credentials.exists()):
+        return None
+    problem = ("the sidecar bundle restarted and lost this bottle's credentials, so it refuses all "
+               f"traffic: run `claude-bottle down {cfg.slug}` and start a new bottle")
+    _say(problem)
+    with contextlib.suppress(OSError):
+        (Path(cfg.audit_log).parent / BUNDLE_PROBLEM_FILE).write_text(problem + "\n")
+    return problem
 
 
 @dataclass(frozen=True)
@@ -149,6 +178,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         _say(f"{path} names no daemons")
         return 2
     _become_subreaper()
+    if os.getpid() == 1:  # in the bundle (tests run the init elsewhere and must not touch /run)
+        note_restart(cfg)
     sup = Supervisor(daemons)
     sup.start()
     return sup.loop()

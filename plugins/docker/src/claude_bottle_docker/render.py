@@ -51,6 +51,7 @@ def render_stage(*, spec: BottleSpec, stage_dir: Path, settings: Settings,
     from claude_bottle.sidecars.config import (  # noqa: PLC0415
         AUDIT_MAX_BYTES,
         DEFAULT_DAEMONS,
+        REQUEST_BODY_MAX_BYTES,
         bottle_file_for,
         render_bundle_config,
     )
@@ -59,7 +60,9 @@ def render_stage(*, spec: BottleSpec, stage_dir: Path, settings: Settings,
     daemons = (*DEFAULT_DAEMONS, *(("git-gate",) if "git-gate" in sidecars else ()))
     (stage_dir / BUNDLE_CONFIG).write_text(render_bundle_config(
         spec=spec, daemons=daemons, audit_max_bytes=settings.audit_log_max_bytes or AUDIT_MAX_BYTES,
-        bottle_file=bottle_file_for(spec.bottle, settings.bottles_dir)))
+        bottle_file=bottle_file_for(spec.bottle, settings.bottles_dir),
+        credentials=tuple(s.name for s in spec.bottle.secrets),
+        request_body_max_bytes=settings.request_body_max_bytes or REQUEST_BODY_MAX_BYTES))
     gitwork.write_gate_config(slug=spec.slug, bottle=spec.bottle, stage_dir=stage_dir)
     if settings.extra_ca_certs is not None:
         shutil.copyfile(settings.extra_ca_certs, stage_dir / UPSTREAM_CA)

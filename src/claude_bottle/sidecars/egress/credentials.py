@@ -20,20 +20,33 @@ from typing import TYPE_CHECKING, Any
 
 from claude_bottle.sidecars.audit import AuditLog, audit_record
 from claude_bottle.sidecars.egress.dlp import History, Needle, RequestParts, Scanner
-from claude_bottle.sidecars.egress.inject import Credential, CredentialStore, apply, decide
+from claude_bottle.sidecars.egress.inject import (
+    Credential,
+    CredentialsMissing,
+    CredentialStore,
+    apply,
+    decide,
+)
 from claude_bottle.sidecars.egress.policy import Refusal
 
 if TYPE_CHECKING:
     from claude_bottle.sidecars.config import BundleConfig
     from claude_bottle.sidecars.egress.policy import Verdict
 
-__all__ = ["REDACTED_PATH", "WITHHELD_HOST", "CredentialCheck", "request_parts"]
+__all__ = ["REDACTED_PATH", "WITHHELD_HOST", "CredentialCheck", "missing_reason", "request_parts"]
 
 log = logging.getLogger("claude_bottle.egress")
 
 REDACTED_PATH = "/[path withheld: it carried a finding]"
 WITHHELD_HOST = "[name withheld: it carried a finding]"
 INJECTED = "claude-bottle.injected"  # flow metadata: (host, secret names) the proxy put in the request
+
+
+def missing_reason(slug: str) -> str:
+    """What the agent (and the audit log) is told while the bottle's credentials are absent."""
+    return ("this bottle's credentials are not in its egress proxy (the sidecar bundle restarted and "
+            "lost them, or they have not arrived yet), so nothing may leave; the user must run "
+            f"`claude-bottle down {slug}` on the host and start a new bottle")
 
 
 def request_parts(request: Any, host: str) -> RequestParts | None:
@@ -52,7 +65,8 @@ class CredentialCheck:
 
     def __init__(self, cfg: BundleConfig, *, store: CredentialStore | None = None,
                  audit: AuditLog | None = None) -> None:
-        self.store = store or CredentialStore()
+        self.store = store or CredentialStore(expected=cfg.credentials)
+        self.slug = cfg.slug
         self.history = History()  # small fields across requests, per host (pieces sent one at a time)
         # Its own descriptor on the same O_APPEND file: each line is one write, so lines never mix.
         self.audit = audit or AuditLog(cfg.audit_log, max_bytes=cfg.audit_max_bytes)
@@ -60,6 +74,8 @@ class CredentialCheck:
     def _load(self) -> tuple[tuple[Credential, ...], Scanner] | Refusal:
         try:
             return self.store.refresh()
+        except CredentialsMissing:
+            return Refusal("credentials-missing", missing_reason(self.slug))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             # Fail closed: a request must not leave unscanned, nor with a placeholder un-swapped.
             log.error("cannot read the bottle's credentials: %s", type(exc).__name__)

@@ -26,8 +26,8 @@ from typing import Any
 from .dlp import Finding, History, Needle, RequestParts, Scanner
 from .hosts import HostError, matches, normalize_host, normalize_pattern
 
-__all__ = ["Credential", "CredentialStore", "Decision", "Injection", "Scrubber", "apply", "decide",
-           "parse_credentials"]
+__all__ = ["Credential", "CredentialStore", "CredentialsMissing", "Decision", "Injection", "Scrubber",
+           "apply", "decide", "parse_credentials"]
 
 # Where the host's ``docker exec -i`` writes them (``claude_bottle.secrets``): /dev/shm is a tmpfs in
 # every Docker container, so the values live in RAM only, and the agent (another container or VM) has
@@ -73,11 +73,21 @@ def parse_credentials(data: bytes) -> tuple[Credential, ...]:
     )
 
 
-class CredentialStore:
-    """The credentials file, re-read when it changes: the bundle starts before the host delivers it."""
+class CredentialsMissing(Exception):
+    """The bottle has credentials, but they are not (or no longer) in the bundle's tmpfs."""
 
-    def __init__(self, path: Path = CREDENTIALS_FILE) -> None:
+
+class CredentialStore:
+    """The credentials file, re-read when it changes: the bundle starts before the host delivers it.
+
+    ``expected`` names the secrets the bottle declares (bundle.yaml). While any are expected and the
+    file is absent, :meth:`refresh` raises :class:`CredentialsMissing` instead of answering "none":
+    before the host delivers them, and after a restart emptied the tmpfs, the scanner would otherwise
+    know no secret to look for and no placeholder to refuse (decision 0010)."""
+
+    def __init__(self, path: Path = CREDENTIALS_FILE, *, expected: tuple[str, ...] = ()) -> None:
         self.path = path
+        self.expected = expected
         self._stamp: tuple[int, int] | None = None
         self.credentials: tuple[Credential, ...] = ()
         self.scanner = Scanner(())
@@ -86,10 +96,17 @@ class CredentialStore:
         try:
             st = self.path.stat()
         except FileNotFoundError:
+            if self.expected:
+                self._stamp, self.credentials, self.scanner = None, (), Scanner(())
+                raise CredentialsMissing(", ".join(self.expected)) from None
             return self.credentials, self.scanner
         stamp = (st.st_mtime_ns, st.st_size)
         if stamp != self._stamp:
-            self.credentials = parse_credentials(self.path.read_bytes())
+            credentials = parse_credentials(self.path.read_bytes())
+            unknown = {c.name for c in credentials} - set(self.expected)
+            if self.expected and unknown:
+                raise ValueError(f"credentials the bottle does not declare: {sorted(unknown)}")
+            self.credentials = credentials
             self.scanner = Scanner(needles(self.credentials))
             self._stamp = stamp
         return self.credentials, self.scanner
@@ -109,7 +126,7 @@ class Scrubber:
     def __call__(self, record: dict[str, Any]) -> dict[str, Any]:
         try:
             credentials, scanner = self.store.refresh()
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError, CredentialsMissing):
             return record  # nothing to compare with (and the proxy refuses every request meanwhile)
         if not credentials:
             return record

@@ -64,6 +64,7 @@ def mitmdump_argv(cfg: BundleConfig, *, trust: Path, confdir: Path = CONFDIR) ->
         "--set", "flow_detail=0",                  # the audit log is the record; keep docker logs quiet
         "--set", "termlog_verbosity=warn",
         "--set", "http3=false",
+        "--set", "rawtcp=false",                   # never relay bytes that are not HTTP(S) (decision 0010)
         "-s", str(SCRIPT),
     ]
 

@@ -101,10 +101,15 @@ def _own_values(commits: list[str]) -> list[str]:
     scanner knows them, in what ``commits`` add: messages, file names and added lines. A push that is
     forwarded to a declared remote is egress like any request, so it passes the same scan. Names the
     secret and the commit, never the value."""
+    from claude_bottle.sidecars.config import CONFIG_PATH, load_bundle_config  # noqa: PLC0415
     from claude_bottle.sidecars.egress.dlp import RequestParts  # noqa: PLC0415 - bundle-side only
     from claude_bottle.sidecars.egress.inject import CredentialStore  # noqa: PLC0415
 
-    _, scanner = CredentialStore().refresh()
+    # The bundle always has its config; the host's unit tests run this hook without one.
+    config = Path(os.environ.get("CLAUDE_BOTTLE_BUNDLE_CONFIG", CONFIG_PATH))
+    expected = load_bundle_config(config).credentials if config.is_file() else ()
+    # Raises while the bottle's credentials are missing (a restarted bundle): the push is refused.
+    _, scanner = CredentialStore(expected=expected).refresh()
     if not scanner.needles:
         return []
     out = []
