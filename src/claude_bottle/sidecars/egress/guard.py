@@ -33,7 +33,7 @@ from mitmproxy.proxy.layers import tcp as tcp_layers
 from mitmproxy.proxy.layers import udp as udp_layers
 
 __all__ = ["Refused", "fail_closed", "install_body_cap", "install_layer_guard", "is_raw_layer",
-           "may_become_tls"]
+           "may_become_http", "may_become_tls", "probably_not_http"]
 
 log = logging.getLogger("claude_bottle.egress")
 
@@ -63,10 +63,15 @@ def install_layer_guard(on_refused: Callable[[Any], None]) -> None:
     original = cls._next_layer
 
     def _next_layer(self: Any, context: Any, data_client: bytes, data_server: bytes) -> Any:
-        if may_become_tls(data_client) and not data_server:
+        if not data_server and (may_become_tls(data_client) or may_become_http(data_client)):
             raise next_layer_addon.NeedsMoreData
         chosen = original(self, context, data_client, data_server)
-        if is_raw_layer(chosen):
+        # With rawtcp off mitmproxy falls back to HTTP for what it judged not HTTP; that would end in
+        # a parse error with no audit line, so it is refused here, in words.
+        guessed_http = (isinstance(chosen, http_layers.HttpLayer)
+                        and chosen.mode is http_layers.HTTPMode.transparent
+                        and probably_not_http(data_client, data_server))
+        if is_raw_layer(chosen) or guessed_http:
             # A layer enters its context's stack when it is made: take it (and any children) out.
             stack = context.layers
             if chosen in stack:
@@ -85,6 +90,19 @@ def is_raw_layer(candidate: object) -> bool:
 
 
 _TLS_RECORD_START = b"\x16\x03"
+
+
+def may_become_http(data: bytes) -> bool:
+    """Letters only so far, fewer than any request line needs before its first space: could still be
+    an HTTP method arriving a few bytes at a time (``PO`` then ``ST /``), so wait."""
+    return 0 < len(data) < 24 and data.isalpha()
+
+
+def probably_not_http(data: bytes, data_server: bytes) -> bool:
+    """mitmproxy's own test for "this tunnel does not carry HTTP" (its raw TCP fallback), kept here
+    because with ``rawtcp`` off it would guess HTTP instead."""
+    return (len(data) < 3 or b" " not in data or data.find(b" ") > data.find(b"\n") > -1
+            or not data[:3].isalpha() or bool(data_server) or data.startswith(b"SSH"))
 
 
 def may_become_tls(data: bytes) -> bool:
