@@ -72,6 +72,9 @@ class BottleSpec:
     state_dir: Path
     workspace: bool = True          # copy/clone the current directory to /workspace
     with_uncommitted: bool = False  # carry uncommitted changes as a first commit (git workspaces)
+    # Paths (relative to ``cwd``) a copied workspace takes although they look like secrets; the
+    # backend's ``prepare`` hands them to :func:`claude_bottle.workspace.workspace_notes`.
+    include_secret_files: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
