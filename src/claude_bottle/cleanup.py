@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from claude_bottle import gitwork, identity
 from claude_bottle.backends import registry
-from claude_bottle.errors import BottleError
+from claude_bottle.errors import BottleError, backend_failure
 from claude_bottle.plan import CleanupItem, CleanupOutcome, CleanupPlan, CleanupReport
 from claude_bottle.state import Metadata, StateDir, list_state_dirs
 
@@ -36,19 +36,22 @@ FRESH_SECONDS = 60.0
 
 @dataclass(frozen=True)
 class CleanupSurvey:
-    """The combined plan, what it protects, and what went wrong while asking the backends."""
+    """The combined plan, what it protects, and what went wrong while asking the backends
+    (``failed``: the backends that could not answer, so the plan may miss their leftovers)."""
 
     plan: CleanupPlan
     protected: frozenset[str]
     warnings: tuple[str, ...]
     settings: Settings = field(repr=False, compare=False)
     backends: Mapping[str, Backend] = field(default_factory=dict, repr=False, compare=False)
+    failed: frozenset[str] = frozenset()
 
 
 def _protected(
-    backends: Mapping[str, Backend], metas: Mapping[str, Metadata | None], warnings: list[str]
+    backends: Mapping[str, Backend], metas: Mapping[str, Metadata | None], warnings: list[str],
+    failures: dict[str, Exception],
 ) -> tuple[set[str], set[str]]:
-    """Protected slugs, and the backends whose enumerate_active failed."""
+    """Protected slugs, and the backends whose enumerate_active failed (added to ``failures``)."""
     protected: set[str] = set()
     failed: set[str] = set()
     for name, backend in backends.items():
@@ -56,6 +59,7 @@ def _protected(
             protected.update(a.slug for a in backend.enumerate_active())
         except Exception as exc:  # a failing backend makes us careful, never stops the rest
             failed.add(name)
+            failures[name] = exc
             warnings.append(f"backend {name} could not list its live bottles ({exc}); its bottles are kept")
     for slug, meta in metas.items():
         if meta is None:
@@ -109,21 +113,29 @@ def _state_dir_items(
 
 def survey(*, settings: Settings, runner: Runner) -> CleanupSurvey:
     """Ask every backend for its cleanup plan under one protected set, and add orphan state dirs.
-    Read-only."""
+    Read-only. A backend that cannot answer is a warning beside a plan of the rest; when that plan is
+    empty its failure is the error: an engine that is away must never read as "nothing to clean up"."""
     backends, broken = registry.instantiate_all(runner=runner, settings=settings)
     warnings = list(broken)
     metas = {state.slug: state.read() for state in list_state_dirs(settings.state_root)}
-    protected, failed = _protected(backends, metas, warnings)
+    failures: dict[str, Exception] = {}
+    protected, failed = _protected(backends, metas, warnings, failures)
     frozen = frozenset(protected)
     plans = []
     for name, backend in backends.items():
+        if name in failed:
+            continue  # it could not say what is live: asking for its leftovers fails the same way
         try:
             plans.append(backend.prepare_cleanup(protected=frozen))
         except Exception as exc:
             failed.add(name)
+            failures[name] = exc
             warnings.append(f"backend {name} could not plan its cleanup ({exc}); nothing of it is removed")
     plans.append(CleanupPlan(tuple(_state_dir_items(settings, runner, metas, protected, failed))))
-    return CleanupSurvey(CleanupPlan.merge(plans), frozen, tuple(warnings), settings, backends)
+    plan = CleanupPlan.merge(plans)
+    if failures and not plan:
+        raise backend_failure("cannot plan the cleanup", failures)
+    return CleanupSurvey(plan, frozen, tuple(warnings), settings, backends, frozenset(failed))
 
 
 def _remove_state_dir(item: CleanupItem, settings: Settings) -> CleanupOutcome:

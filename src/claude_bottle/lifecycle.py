@@ -26,7 +26,7 @@ from claude_bottle.backends.base import (
     Progress,
     SecretValues,
 )
-from claude_bottle.errors import BottleError, UsageError
+from claude_bottle.errors import BottleError, UsageError, backend_failure
 from claude_bottle.plan import CleanupItem, CleanupOutcome, CleanupReport
 from claude_bottle.sidecars.init import BUNDLE_PROBLEM_FILE
 from claude_bottle.state import StateDir
@@ -89,6 +89,8 @@ class DownResult:
     state_removed: bool = False
     preserved: bool = False
     warnings: tuple[str, ...] = ()
+    # Set when the answer is one line: no backend could even look (an engine that is away).
+    error: str = ""
 
     @property
     def found(self) -> bool:
@@ -96,7 +98,7 @@ class DownResult:
 
     @property
     def ok(self) -> bool:
-        return not self.report.failed
+        return not self.report.failed and not self.error
 
 
 @dataclass(frozen=True)
@@ -223,12 +225,17 @@ def down(slug: str, *, settings: Settings, runner: Runner) -> DownResult:
     else:
         backends, warnings = registry.instantiate_all(runner=runner, settings=settings)
     reports = []
-    for backend in backends.values():
+    failures: dict[str, BottleError] = {}
+    for name, backend in backends.items():
         try:
             reports.append(backend.down(slug=slug))
         except BottleError as exc:
+            failures[name] = exc
             reports.append(_failed_down(backend, slug, exc))
     report = CleanupReport.merge(reports)
+    error = ""
+    if failures and len(failures) == len(backends):
+        error = str(backend_failure(f"cannot remove bottle {slug}", failures))
     preserved = state.path.is_dir() and state.preserved
     removed = False
     # The agent's pushed work lives only in the state dir's git mirror until `fetch` (issue 5).
@@ -239,22 +246,27 @@ def down(slug: str, *, settings: Settings, runner: Runner) -> DownResult:
     if state.path.is_dir() and not preserved and not unfetched and not report.failed:
         shutil.rmtree(state.path)
         removed = True
-    return DownResult(slug, report, state_removed=removed, preserved=preserved, warnings=warnings)
+    return DownResult(slug, report, state_removed=removed, preserved=preserved, warnings=warnings,
+                      error=error)
 
 
 def list_active(*, settings: Settings, runner: Runner) -> Listing:
-    """Live bottles of every backend, oldest first. A backend that fails to answer is a warning."""
+    """Live bottles of every backend, oldest first. A backend that fails to answer is a warning
+    beside the others' bottles (``Listing.failed`` names it); when no bottle was found at all, its
+    failure is the error: an engine that is away must never read as "no live bottles"."""
     backends, warnings = registry.instantiate_all(runner=runner, settings=settings)
     bottles: list[ActiveBottle] = []
-    failed: set[str] = set()
+    failures: dict[str, Exception] = {}
     for name, backend in backends.items():
         try:
             bottles.extend(backend.enumerate_active())
         except Exception as exc:  # one failing backend must not hide the others' bottles
-            failed.add(name)
-            warnings += (f"backend {name} could not list its bottles: {exc}",)
+            failures[name] = exc
+    if failures and not bottles:
+        raise backend_failure("cannot list live bottles", failures)
+    warnings += tuple(f"backend {name} could not list its bottles: {exc}" for name, exc in failures.items())
     bottles = [_with_problem(b, settings.state_root / b.slug) for b in bottles]
-    return Listing(tuple(sorted(bottles, key=lambda b: b.started_at)), warnings, frozenset(failed))
+    return Listing(tuple(sorted(bottles, key=lambda b: b.started_at)), warnings, frozenset(failures))
 
 
 def _with_problem(bottle: ActiveBottle, state_dir: Path) -> ActiveBottle:
@@ -273,10 +285,15 @@ def backend_of(slug: str, *, settings: Settings, runner: Runner) -> Backend:
     if meta is not None:
         return registry.get_backend(meta.backend, runner=runner, settings=settings, source=f"bottle {slug}")
     backends, _ = registry.instantiate_all(runner=runner, settings=settings)
-    for backend in backends.values():
-        with contextlib.suppress(BottleError):
+    failures: dict[str, BottleError] = {}
+    for name, backend in backends.items():
+        try:
             if any(a.slug == slug for a in backend.enumerate_active()):
                 return backend
+        except BottleError as exc:
+            failures[name] = exc
+    if failures:  # it may be there: say why we cannot tell, not that it is not
+        raise backend_failure(f"cannot look for bottle {slug}", failures)
     raise BottleError(f"no bottle {slug}", hint="see claude-bottle list")
 
 

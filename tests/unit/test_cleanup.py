@@ -16,6 +16,7 @@ from claude_bottle import cleanup, gitwork
 from claude_bottle.backends import registry
 from claude_bottle.backends.base import NullProgress, SecretValues
 from claude_bottle.config import load_settings
+from claude_bottle.errors import BottleError
 from claude_bottle.runner import SubprocessRunner
 from claude_bottle.state import StateDir, process_start_time
 from claude_bottle.testing import builtin_spec, fake_backend
@@ -183,24 +184,38 @@ def test_enumerate_failure_protects_that_backends_live_bottles(cli, cb_home):
     def fail(self):
         raise RuntimeError("daemon unreachable")
 
-    with fake_backend("fake", enumerate_active=fail):
+    with (fake_backend("fake", enumerate_active=fail),
+          pytest.raises(BottleError, match="cannot plan the cleanup on fake: daemon unreachable")):
+        survey()  # nothing planned at all: the failure is the answer, never "nothing to clean up"
+    with fake_backend("fake-b"):
+        other = orphan(cli, "fake-b")
+    with fake_backend("fake", enumerate_active=fail), fake_backend("fake-b"):
         found = survey()
-    assert slug in found.protected
+    assert slug in found.protected and found.failed == {"fake"}
     assert any("could not list its live bottles (daemon unreachable)" in w for w in found.warnings)
-    assert all(i.slug != slug for i in found.plan.items)
+    assert {i.slug for i in found.plan.items} == {other}
 
 
 def test_prepare_cleanup_failure_keeps_that_backends_state_dirs(cli, cb_home):
     with fake_backend("fake"):
-        orphan(cli)
+        kept = orphan(cli)
 
     def fail(self, *, protected):
         raise RuntimeError("cannot list")
 
     with fake_backend("fake", prepare_cleanup=fail):
+        with pytest.raises(BottleError, match="cannot plan the cleanup on fake: cannot list"):
+            survey()
+        result = cli("cleanup", "--yes")
+    assert result.exit_code == 1 and result.stdout == "" and (cb_home / "state" / kept).is_dir()
+    with fake_backend("fake-b"):
+        other = orphan(cli, "fake-b")
+    with fake_backend("fake", prepare_cleanup=fail), fake_backend("fake-b"):
         found = survey()
-    assert not found.plan
+        dry = cli("cleanup", "--dry-run")
+    assert {i.slug for i in found.plan.items} == {other} and found.failed == {"fake"}
     assert any("could not plan its cleanup (cannot list)" in w for w in found.warnings)
+    assert dry.exit_code == 1 and other in dry.stdout  # the plan of the rest, but incomplete
 
 
 def test_preserved_state_dir_is_kept(cli, fake, cb_home):

@@ -48,8 +48,19 @@ def test_list_survives_a_failing_backend(cli, fake_b):
 
     with fake_backend("fake", enumerate_active=fail):
         result = cli("list")
-    assert result.exit_code == 0 and slug in result.stdout
+    # The others' bottles are shown; the answer is incomplete, so the exit status says so.
+    assert result.exit_code == 1 and slug in result.stdout
     assert "warning: backend fake could not list its bottles: daemon gone" in result.stderr
+
+
+def test_list_with_nothing_found_and_a_failing_backend_is_an_error(cli):
+    def fail(self):
+        raise RuntimeError("daemon gone")
+
+    with fake_backend("fake", enumerate_active=fail):
+        result = cli("list")
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr == "error: cannot list live bottles on fake: daemon gone\n"
 
 
 # -- down ------------------------------------------------------------------------------------------
@@ -211,17 +222,23 @@ def test_backends_lists_ok_problem_and_broken(cli, monkeypatch):
     eps = (metadata.EntryPoint(name="broken", group=registry.GROUP, value="claude_bottle_nope:B"),)
     monkeypatch.setattr(metadata, "entry_points", lambda *, group: eps)
     monkeypatch.delenv(registry.ENV_BACKENDS)
+    monkeypatch.setenv(registry.ENV_BACKEND, "fake")
     with fake_backend("fake"), fake_backend("needy", PROBLEMS=(Problem("no smolvm", "pip install it"),)):
         table = cli("backends")
         data = json.loads(cli("backends", "--json").stdout)
-    assert table.exit_code == 0
+        monkeypatch.setenv(registry.ENV_BACKEND, "needy")
+        needy = cli("backends")
+    assert table.exit_code == 0  # the default backend (the one `up` uses) is ready
+    assert needy.exit_code == 1 and "error: the needy backend is not ready: no smolvm" in needy.stderr
     assert "broken: ModuleNotFoundError" in table.stdout and "fix: pip install it" in table.stdout
     assert {d["name"]: d["status"] for d in data} == {"broken": "broken", "fake": "ok", "needy": "problems"}
     assert next(d for d in data if d["name"] == "fake")["distribution"] == "claude-bottle-testing"
 
 
 def test_backends_with_none_installed(cli):
-    assert cli("backends").stdout.startswith("no backends installed")
+    result = cli("backends")
+    assert result.stdout.startswith("no backends installed") and result.exit_code == 1
+    assert "backend 'docker' (the default) is not installed" in result.stderr
     assert json.loads(cli("backends", "--json").stdout) == []
 
 

@@ -23,7 +23,8 @@ def test_preflight_problems_say_what_to_do():
     assert "docker group" in denied.fix
     daemon = classify("Cannot connect to the Docker daemon at unix:///var/run/docker.sock. "
                       "Is the docker daemon running?")
-    assert daemon.summary == "the docker daemon is not reachable" and "systemctl start docker" in daemon.fix
+    assert daemon.summary == "Docker is not reachable at unix:///var/run/docker.sock"
+    assert "systemctl start docker" in daemon.fix and "DOCKER_HOST / docker context" in daemon.fix
     other = classify("Error: something odd\n")
     assert "something odd" in other.summary
 

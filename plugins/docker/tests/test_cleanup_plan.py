@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from claude_bottle.errors import BottleError
 from claude_bottle.plan import CleanupItem
 from claude_bottle.runner import Result
@@ -63,13 +65,15 @@ def test_remove_items_one_outcome_each_and_gone_is_ok(recorder):
 
 
 def test_inventory_refuses_to_guess_when_docker_cannot_answer(recorder):
-    recorder.answer = lambda cmd: Result(cmd.argv, 1, stderr="Cannot connect to the Docker daemon")
-    try:
+    recorder.answer = lambda cmd: Result(cmd.argv, 1, stderr="Cannot connect to the Docker daemon at "
+                                         "unix:///x.sock. Is the docker daemon running?")
+    with pytest.raises(BottleError) as caught:
         inventory(recorder)
-    except BottleError as exc:
-        assert "cannot list docker containers" in str(exc)
-    else:
-        raise AssertionError("expected BottleError")
+    assert str(caught.value).startswith("Docker is not reachable at unix:///x.sock (start the docker daemon")
+    assert "DOCKER_HOST / docker context" in str(caught.value)
+    recorder.answer = lambda cmd: Result(cmd.argv, 1, stderr="Error response from daemon: bad filter\n")
+    with pytest.raises(BottleError, match="cannot list docker containers: Error response from daemon"):
+        inventory(recorder)
 
 
 def test_remove_slug_lists_by_slug_and_removes_every_kind(recorder):

@@ -85,7 +85,7 @@ def test_backend_build_prune_reports(recorder, monkeypatch, tmp_path):
     assert notes[-1] == "pruned 3 image(s), reclaimed up to 1.2 GB"
     recorder.calls.clear()
     be.build(progress=Notes())
-    assert recorder.calls == []
+    assert [c.argv[:2] for c in recorder.calls] == [("docker", "version")]  # is the engine there?
 
 
 def test_format_bytes():

@@ -44,11 +44,20 @@ def test_exec_runs_as_the_agent_user_in_the_machine(fake_smolvm: object) -> None
 
 
 def test_logs_are_the_bundles() -> None:
-    rec = Recorder()
+    class Answering(Recorder):
+        def run(self, cmd: Command) -> Result:
+            self.calls.append(cmd)
+            return Result(cmd.argv, 0, stdout='[{"Name": "bundle"}]' if "inspect" in cmd.argv else "")
+
+    rec = Answering()
     backend = SmolmachinesBackend(runner=rec, settings=load_settings())
     backend.logs(slug="claude-abcde", follow=True)
-    (cmd,) = rec.calls
+    inspect, cmd = rec.calls
+    assert inspect.argv[1:3] == ("container", "inspect")
     assert cmd.argv[:2] == ("docker", "logs") and cmd.argv[-1] == "claude-bottle-sidecars-claude-abcde"
+    gone = SmolmachinesBackend(runner=Recorder(), settings=load_settings())  # inspect finds nothing
+    with pytest.raises(BottleError, match="has no sidecar bundle"):
+        gone.logs(slug="claude-abcde", follow=False)
 
 
 @pytest.mark.integration

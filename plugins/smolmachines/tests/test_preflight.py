@@ -107,7 +107,7 @@ def test_unsupported_platform() -> None:
 def test_docker_unreachable(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-docker.sock")
     (problem,) = check_docker(RUNNER)
-    assert "Docker engine unreachable" in problem.summary
+    assert problem.summary.startswith(f"Docker is not reachable at unix://{tmp_path}/no-docker.sock")
     assert "systemctl start docker" in problem.fix
 
 

@@ -215,7 +215,11 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def enumerate_active(self) -> list[ActiveBottle]:
         """Live bottles of this backend: ``up`` finished (``metadata.json`` says live) and their
-        resources still run. Read-only."""
+        resources still run. Read-only.
+
+        Raise :class:`~claude_bottle.errors.BottleError` when the engine cannot be asked, even if no
+        bottle is recorded: an empty list means "none live", which ``list``, ``down --all`` and
+        ``cleanup`` report as such, and only an engine that answers can say that."""
 
     @abc.abstractmethod
     def prepare_cleanup(self, *, protected: frozenset[str]) -> CleanupPlan:

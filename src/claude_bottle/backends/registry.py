@@ -32,6 +32,7 @@ __all__ = [
     "LoadedBackend",
     "backend_statuses",
     "clear_cache",
+    "default_not_ready",
     "get_backend",
     "instantiate_all",
     "load_backends",
@@ -236,6 +237,24 @@ def backend_statuses(*, runner: Runner, settings: Settings) -> tuple[BackendStat
             continue
         out.append(replace(base, problems=problems, facts=facts))
     return tuple(out)
+
+
+def default_not_ready(
+    statuses: tuple[BackendStatus, ...], *, settings: Settings, environ: Mapping[str, str] | None = None
+) -> BottleError | None:
+    """Why ``up`` would refuse to start on its default backend (``CLAUDE_BOTTLE_BACKEND``, config,
+    else docker) as things are, or None: the exit status of ``claude-bottle backends``."""
+    name, source = resolve_backend_name(None, settings=settings, environ=environ)
+    status = next((st for st in statuses if st.name == name), None)
+    if status is None:
+        hint = f"pip install claude-bottle-{name}"
+        return BottleError(f"backend {name!r} ({source}) is not installed", hint=hint)
+    if status.error:
+        return BottleError(f"the {name} backend is broken: {status.error}")
+    if status.problems:
+        first = status.problems[0]
+        return BottleError(f"the {name} backend is not ready: {first.summary}", hint=first.fix or None)
+    return None
 
 
 def instantiate_all(*, runner: Runner, settings: Settings) -> tuple[dict[str, Backend], tuple[str, ...]]:

@@ -12,16 +12,20 @@ __all__ = ["backends"]
 def backends(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
-    """List installed backends with their status: ok, each preflight problem with its fix, or broken."""
+    """List installed backends with their status: ok, each preflight problem with its fix, or broken.
+    Exits 1 when the default backend (the one `up` uses) is missing or not ready."""
     from claude_bottle import ui
-    from claude_bottle.backends.registry import backend_statuses
+    from claude_bottle.backends import registry
     from claude_bottle.cli.common import context
 
     settings, runner = context()
-    statuses = backend_statuses(runner=runner, settings=settings)
+    statuses = registry.backend_statuses(runner=runner, settings=settings)
     if as_json:
         ui.print_json(ui.backends_json(statuses))
     elif not statuses:
         ui.say("no backends installed (pip install claude-bottle-docker)")
     else:
         ui.out().print(ui.backends_table(statuses))
+    problem = registry.default_not_ready(statuses, settings=settings)
+    if problem is not None:
+        raise problem

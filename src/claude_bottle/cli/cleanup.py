@@ -31,7 +31,7 @@ def cleanup(
             ui.say("nothing to clean up")
         else:
             ui.out().print(ui.cleanup_table(found.plan))
-        return
+        raise typer.Exit(1 if found.failed else 0)
     if not ui.confirm("remove all of the above?", yes=yes, context=ui.cleanup_table(found.plan)):
         ui.say("aborted: nothing was removed")
         raise typer.Exit(1)
@@ -40,4 +40,4 @@ def cleanup(
         ui.print_json(ui.cleanup_json(found.plan, report))
     else:
         ui.out().print(ui.report_table(report))
-    raise typer.Exit(1 if report.failed else 0)
+    raise typer.Exit(1 if report.failed or found.failed else 0)

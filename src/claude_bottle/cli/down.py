@@ -17,6 +17,9 @@ def _report(result: DownResult) -> bool:
 
     for warning in result.warnings:
         ui.warn(warning)
+    if result.error:
+        ui.error(result.error)
+        return False
     if not result.ok:
         ui.out().print(ui.report_table(result.report))
         ui.error(f"bottle {result.slug} was not fully removed; see above, then retry")
@@ -60,4 +63,5 @@ def down(
     if not ui.confirm(question, yes=yes, context=ui.active_table(listing.bottles)):
         raise typer.Exit(1)
     results = [lifecycle.down(b.slug, settings=settings, runner=runner) for b in listing.bottles]
-    raise typer.Exit(0 if all([_report(r) for r in results]) else 1)
+    # A backend that could not list its bottles may hold live ones still: not "every live one" then.
+    raise typer.Exit(0 if all([_report(r) for r in results]) and not listing.failed else 1)

@@ -29,3 +29,5 @@ def list_bottles(
         ui.say("no live bottles")
     else:
         ui.out().print(ui.active_table(listing.bottles))
+    if listing.failed:  # shown what the others found; the answer is still incomplete
+        raise typer.Exit(1)

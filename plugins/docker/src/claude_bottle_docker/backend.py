@@ -26,9 +26,9 @@ from claude_bottle.state import list_state_dirs
 from claude_bottle_docker import images
 from claude_bottle_docker.bundle import show_logs
 from claude_bottle_docker.cleanup import inventory, plan_items, remove_items, remove_slug
-from claude_bottle_docker.docker import DOCKER, inspect_command, is_running, parse_inspect
+from claude_bottle_docker.docker import DOCKER, is_running
 from claude_bottle_docker.launch import LaunchInputs, run_launch
-from claude_bottle_docker.preflight import docker_problems, server_version
+from claude_bottle_docker.preflight import docker_problems, inspect_container, require_engine, server_version
 from claude_bottle_docker.prune import prune_images, report_prune
 from claude_bottle_docker.render import active_sidecars, literal_env, render_stage
 from claude_bottle_docker.topology import (
@@ -59,6 +59,7 @@ class DockerBackend(Backend):
     def build(self, *, progress: Progress, prune: bool = False) -> None:
         """``claude-bottle build``: build the images whose tag is missing, ahead of the first ``up``;
         ``prune`` then removes our superseded images (``build --prune``)."""
+        require_engine(self.runner)  # else a dead engine reads as "base image not available locally"
         refs = images.build(runner=self.runner, settings=self.settings, progress=progress)
         if prune:
             with progress.phase("prune old images"):
@@ -150,7 +151,7 @@ class DockerBackend(Backend):
 
     def exec_argv(self, *, slug: str, argv: list[str], interactive: bool) -> int:
         agent = Names(slug).agent
-        info = parse_inspect(self.runner.run(inspect_command(agent)).stdout)
+        info = inspect_container(self.runner, agent)
         if info is None or not is_running(info):
             raise BottleError(f"bottle {slug} is not running", hint="see `claude-bottle list`")
         flags = ["--interactive", "--tty"] if interactive else ["--interactive"]
@@ -159,7 +160,7 @@ class DockerBackend(Backend):
 
     def copy_out(self, *, slug: str, path: str, dest: Path) -> None:
         agent = Names(slug).agent
-        if parse_inspect(self.runner.run(inspect_command(agent)).stdout) is None:
+        if inspect_container(self.runner, agent) is None:
             raise BottleError(f"bottle {slug} has no agent container", hint="see `claude-bottle list`")
         # docker cp copies links as links (no -L): nothing outside the bottle is read.
         res = self.runner.run(Command((DOCKER, "cp", f"{agent}:{path}", str(dest)), check=False, timeout=600))
@@ -169,7 +170,7 @@ class DockerBackend(Backend):
 
     def logs(self, *, slug: str, follow: bool) -> int:
         bundle = Names(slug).bundle
-        if parse_inspect(self.runner.run(inspect_command(bundle)).stdout) is None:
+        if inspect_container(self.runner, bundle) is None:
             raise BottleError(f"bottle {slug} has no sidecar bundle", hint="see `claude-bottle list`")
         return show_logs(self.runner, bundle, follow=follow)
 
@@ -178,6 +179,7 @@ class DockerBackend(Backend):
         metas = [m for d in list_state_dirs(self.settings.state_root)
                  if (m := d.read()) is not None and m.backend == self.NAME and m.live]
         if not metas:
+            require_engine(self.runner)  # "none live" is an answer only an engine that answers gives
             return []
         running: dict[str, set[str]] = {}
         for res in inventory(self.runner):

@@ -16,6 +16,7 @@ from claude_bottle.errors import BottleError
 from claude_bottle.identity import LABEL_BACKEND, LABEL_SLUG
 from claude_bottle.plan import CleanupItem, CleanupOutcome, CleanupPlan, CleanupReport
 from claude_bottle_docker.docker import KINDS, Resource, is_no_such, list_command, parse_list, remove_command
+from claude_bottle_docker.preflight import engine_error
 
 if TYPE_CHECKING:
     from claude_bottle.runner import Runner
@@ -37,7 +38,7 @@ def inventory(runner: Runner, *, slug: str | None = None, backend: str = BACKEND
         result = runner.run(list_command(kind, filters=filters))
         if not result.ok:
             detail = (result.stderr.strip().splitlines() or ["no output"])[-1]
-            raise BottleError(f"cannot list docker {kind}s: {detail}", hint="is the docker daemon running?")
+            raise engine_error(result.stderr) or BottleError(f"cannot list docker {kind}s: {detail}")
         found.extend(parse_list(kind, result.stdout))
     return found
 

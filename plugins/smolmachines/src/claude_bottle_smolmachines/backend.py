@@ -29,6 +29,7 @@ from claude_bottle.state import list_state_dirs
 from claude_bottle_docker import images as docker_images
 from claude_bottle_docker.bundle import show_logs
 from claude_bottle_docker.cleanup import inventory, remove_items
+from claude_bottle_docker.preflight import inspect_container, require_engine
 from claude_bottle_docker.prune import format_bytes
 from claude_bottle_docker.render import literal_env, render_stage
 from claude_bottle_smolmachines import cleanup, images, prepare
@@ -86,6 +87,7 @@ class SmolmachinesBackend(Backend):
     def build(self, *, progress: Progress, prune: bool = False) -> None:
         """``claude-bottle build``: the images and the agent image's archive, ahead of the first ``up``;
         ``prune`` then removes archives of superseded agent images."""
+        require_engine(self.runner)  # else a dead engine reads as "base image not available locally"
         refs = docker_images.ensure_images(runner=self.runner, settings=self.settings, progress=progress)
         with progress.phase("agent image archive"):
             archive = images.export_image(self.runner, self.settings, refs.agent)
@@ -194,13 +196,18 @@ class SmolmachinesBackend(Backend):
 
     def logs(self, *, slug: str, follow: bool) -> int:
         """The sidecar bundle's logs (proxy decisions, git-gate), as for the docker backend."""
+        if inspect_container(self.runner, Names(slug).bundle) is None:
+            raise BottleError(f"bottle {slug} has no sidecar bundle", hint="see `claude-bottle list`")
         return show_logs(self.runner, Names(slug).bundle, follow=follow)
 
     # -- all bottles ----------------------------------------------------------------------------
     def enumerate_active(self) -> list[ActiveBottle]:
         metas = [m for d in list_state_dirs(self.settings.state_root)
                  if (m := d.read()) is not None and m.backend == self.NAME and m.live]
-        if not metas or self.engine is None:
+        if not metas:
+            require_engine(self.runner)  # the bundles live in Docker: "none live" needs it to answer
+            return []
+        if self.engine is None:
             return []
         machines = {m.slug for m in cleanup.our_machines(self.smolvm.ls()) if m.running and m.role == "agent"}
         bundles = {r.slug for r in inventory(self.runner, backend=self.NAME)

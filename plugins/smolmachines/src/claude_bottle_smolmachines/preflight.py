@@ -12,6 +12,7 @@ from claude_bottle.backends.base import Problem
 from claude_bottle.errors import BottleError
 from claude_bottle.runner import Command
 from claude_bottle.sidecars.config import DNS_PORT
+from claude_bottle_docker.preflight import classify
 from claude_bottle_smolmachines.engine import Smolvm
 from claude_bottle_smolmachines.hoststate import wildcard_holders
 
@@ -71,8 +72,9 @@ def check_docker(runner: Runner) -> list[Problem]:
         return [Problem("docker CLI not found (the sidecar bundle runs in Docker)",
                         "install Docker: https://docs.docker.com/engine/install/")]
     if not result.ok or not result.stdout.strip():
-        detail = (result.stderr.strip().splitlines() or ["no server version"])[-1]
-        return [Problem(f"Docker engine unreachable (the sidecar bundle needs it): {detail}", fix)]
+        found = result.stderr.strip()
+        problem = classify(found) if found else Problem("docker reports no server version", fix)
+        return [Problem(f"{problem.summary} (the sidecar bundle runs in Docker)", problem.fix)]
     return []
 
 
