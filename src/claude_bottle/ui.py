@@ -60,6 +60,7 @@ __all__ = [
     "spec_table",
     "timings_json",
     "timings_table",
+    "wants_tty",
     "warn",
 ]
 
@@ -119,6 +120,13 @@ def print_json(data: object) -> None:
 # -- asking --------------------------------------------------------------------------------------------
 def is_interactive() -> bool:
     return sys.stdin.isatty()
+
+
+def wants_tty() -> bool:
+    """Whether ``exec`` gives its command a terminal: only when stdin and stdout both are one (as
+    ``ssh`` decides). A pipe on either end would get the terminal's CR/LF line ends and escape
+    sequences mixed into its data, and ``docker exec --tty`` refuses a stdin that is not a terminal."""
+    return sys.stdin.isatty() and sys.stdout.isatty()
 
 
 def confirm(question: str, *, yes: bool = False, context: RenderableType | None = None) -> bool:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import sys
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from typer.core import TyperGroup
@@ -73,11 +73,28 @@ app = typer.Typer(
     name="claude-bottle",
     help="Run AI coding agents in bottles: sandboxes that reach only what they are granted.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version  # the installed distribution's, as pip shows it
+
+        typer.echo(f"claude-bottle {version('claude-bottle')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    _version: Annotated[bool, typer.Option(
+        "--version", callback=_print_version, is_eager=True, help="Print the version and exit.")] = False,
+) -> None:
+    """Options before any command."""
+
 
 app.command("up", short_help="Start a bottle and open Claude Code in it.")(up.up)
 app.command("down", short_help="Remove a bottle, or every live one.")(down.down)
