@@ -65,20 +65,35 @@ __all__ = [
 ]
 
 _consoles: dict[tuple[object, ...], Console] = {}
+# The width of a stream that is not a terminal (and no COLUMNS says otherwise): wide enough that no
+# cell is folded or cut, so `claude-bottle list | grep`, `cut` or `awk` see each row on one line.
+# Tables are only as wide as their cells, so this pads nothing.
+PIPE_WIDTH = 10_000
 
 
 def _console(*, stderr: bool) -> Console:
     # One console per stream; rebuilt when the stream or the pinned width/colour changes, because
     # Rich reads COLUMNS and NO_COLOR once, at construction (tests and CliRunner swap all three).
     stream = sys.stderr if stderr else sys.stdout
-    key = (stderr, id(stream), os.environ.get("COLUMNS"), os.environ.get("NO_COLOR"))
+    columns, tty = os.environ.get("COLUMNS"), _isatty(stream)
+    key = (stderr, id(stream), tty, columns, os.environ.get("NO_COLOR"))
     console = _consoles.get(key)
     if console is None:
         if len(_consoles) > 8:  # CliRunner makes new streams per call; don't hoard them
             _consoles.clear()
-        console = Console(stderr=stderr, markup=False, highlight=False, emoji=False)
+        piped = not columns and not tty
+        console = Console(stderr=stderr, markup=False, highlight=False, emoji=False,
+                          width=PIPE_WIDTH if piped else None)
         _consoles[key] = console
     return console
+
+
+def _isatty(stream: object) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return bool(isatty()) if callable(isatty) else False
+    except ValueError:  # a closed stream
+        return False
 
 
 def out() -> Console:

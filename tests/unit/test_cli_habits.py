@@ -1,5 +1,6 @@
 """CLI habits people expect: ``exec`` gives a terminal only to a terminal (``-t``/``-T`` force it),
-``--version``, and shell completion that leaves ``--help`` fast."""
+``--version``, ``up``'s timings on stderr, tables unwrapped in a pipe, and shell completion that
+leaves ``--help`` fast."""
 
 from __future__ import annotations
 
@@ -9,12 +10,18 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from importlib import metadata
 from pathlib import Path
 
 import pytest
 
 from claude_bottle import ui
+from claude_bottle.plan import CleanupItem, CleanupPlan
+from claude_bottle.state import StateDir
+from claude_bottle.testing import fake_backend
+
+LONG = "claude-bottle-" + "very-long-name-" * 8 + "abcde"
 
 
 def launch(cli) -> str:
@@ -107,6 +114,62 @@ def test_version_is_fast_and_light():
             "print(sorted(m for m in heavy if m in sys.modules))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.splitlines() == [f"claude-bottle {metadata.version('claude-bottle')}", "[]"]
+
+
+# -- up: stdout carries the result alone -----------------------------------------------------------------
+def test_up_timings_go_to_stderr(cli, fake):
+    detached = cli("up", "--backend", "fake", "--detach", "--yes")
+    assert detached.exit_code == 0 and "timings" in detached.stderr
+    assert detached.stdout.startswith("bottle ") and detached.stdout.count("\n") == 1
+    session = cli("up", "--backend", "fake", "--yes")
+    assert session.exit_code == 0 and "timings" in session.stderr and "timings" not in session.stdout
+    as_json = cli("up", "--backend", "fake", "--detach", "--yes", "--json")
+    assert json.loads(as_json.stdout)["backend"] == "fake" and "timings" in as_json.stderr
+
+
+# -- tables in a pipe ----------------------------------------------------------------------------------
+def _plan() -> CleanupPlan:
+    item = CleanupItem("docker", "container", "0123456789ab", f"{LONG} (sidecars)", slug="x-abcde")
+    return CleanupPlan((item,))
+
+
+def test_a_table_in_a_pipe_keeps_each_row_on_one_line(monkeypatch):
+    monkeypatch.delenv("COLUMNS")
+    monkeypatch.setattr(sys, "stdout", _Stream(False))
+    ui.out().print(ui.cleanup_table(_plan()))
+    rows = [line for line in sys.stdout.getvalue().splitlines() if "0123456789ab" in line]
+    assert len(rows) == 1 and f"{LONG} (sidecars)" in rows[0]
+
+
+def test_columns_still_pins_the_width(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.setattr(sys, "stdout", _Stream(False))
+    ui.out().print(ui.cleanup_table(_plan()))
+    lines = sys.stdout.getvalue().splitlines()
+    assert max(len(line) for line in lines) <= 80 and LONG not in sys.stdout.getvalue()
+
+
+def test_a_terminal_keeps_its_own_width(monkeypatch):
+    monkeypatch.delenv("COLUMNS")
+    monkeypatch.setattr(sys, "stdout", _Stream(True))
+    assert ui.out().width < ui.PIPE_WIDTH
+
+
+def test_list_and_backends_in_a_pipe_do_not_fold(cli, monkeypatch, cb_home):
+    monkeypatch.delenv("COLUMNS")
+    long_agent = "agent-" + "x" * 90
+    with fake_backend("fake"):
+        state = StateDir(cb_home / "state" / launch(cli))
+        meta = state.read()
+        assert meta is not None
+        state.write(replace(meta, agent=long_agent))
+        listing = cli("list")
+        monkeypatch.setenv("CLAUDE_BOTTLE_BACKEND", "fake")
+        shown = cli("backends")
+    assert listing.exit_code == 0 and any(long_agent in line and state.slug in line
+                                          for line in listing.stdout.splitlines())
+    root = str(cb_home / "fake-backends" / "fake")
+    assert shown.exit_code == 0 and any(f"root: {root}" in line for line in shown.stdout.splitlines())
 
 
 # -- shell completion ----------------------------------------------------------------------------------

@@ -229,7 +229,8 @@ def test_session_runs_claude_then_downs(cli, cb_home):
     record = json.loads((cb_home / "fake-backends" / "fake" / "exec.log").read_text())
     assert record["argv"] == ["claude"] and record["interactive"] is True
     assert fake_records(cb_home) == [] and everything(cb_home / "state") == []
-    assert "timings" in result.stdout and "down" in result.stdout
+    assert "timings" in result.stderr and "down" in result.stderr  # stdout: the result alone
+    assert "timings" not in result.stdout
     assert "removed" in result.stderr
 
 

@@ -46,12 +46,13 @@ def _finish(result: UpResult, hooks: _Hooks) -> int:
     if result.down is not None and result.down.ok:
         ui.note(f"bottle {slug} removed" + ("" if result.down.state_removed else "; its state dir is kept"))
     elif result.down is not None:
-        ui.out().print(ui.report_table(result.down.report))
+        ui.err().print(ui.report_table(result.down.report))
         ui.error(f"bottle {slug} was not fully removed; retry with: claude-bottle down {slug}")
         code = code or 1
     elif result.bottle is not None and result.down is None:
         ui.note(f"bottle {slug} keeps running: claude-bottle exec {slug} -- CMD, claude-bottle down {slug}")
-    (ui.err() if hooks.as_json else ui.out()).print(ui.timings_table(hooks.progress.timings))
+    # stdout carries the result alone (the bottle, or its JSON), so `up ... | tool` gets only that.
+    ui.err().print(ui.timings_table(hooks.progress.timings))
     return code
 
 
