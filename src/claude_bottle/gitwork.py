@@ -2,9 +2,10 @@
 
 At ``up`` inside a git repository, :func:`prepare_workspace` makes ``<state_dir>/git/mirror.git``: a
 fresh bare repository (no hooks or config copied from the user's repository, no hard links or
-alternates into it) holding the user's branches and tags plus a new branch ``claude/<slug>`` at the
-user's HEAD. ``--with-uncommitted`` adds the working tree's changes (tracked and untracked, not ignored)
-as a first commit on that branch, built with a temporary index and written into the mirror's object
+alternates into it) holding the user's branches and tags plus a start branch
+``claude-bottle-start/<slug>`` at the user's HEAD, from which the agent's ``claude/<slug>`` begins.
+``--with-uncommitted`` adds the working tree's changes (tracked and untracked, not ignored) as a first
+commit on that branch, built with a temporary index and written into the mirror's object
 store, so the user's index, working tree and ``.git`` are not touched.
 
 The bundle mounts ``<state_dir>/git`` and git-gate serves the mirror; from then on the host never runs
@@ -59,7 +60,9 @@ __all__ = [
     "gate_url",
     "load_workspace",
     "prepare_workspace",
+    "start_branch",
     "unfetched_branches",
+    "wip_branch_of",
     "write_gate_config",
 ]
 
@@ -161,10 +164,12 @@ def prepare_workspace(*, runner: Runner, spec: BottleSpec, state_dir: Path) -> G
         empty = _git(runner, f"--git-dir={mirror}", "mktree", input=b"")
         base = _git(runner, f"--git-dir={mirror}", "commit-tree", empty, "-m", f"Start of bottle {spec.slug}",
                     env=_IDENT)
-    _git(runner, f"--git-dir={mirror}", "update-ref", f"refs/heads/{branch}", base)
+    # The agent clones a start branch outside its own namespace, so `claude/<slug>` and
+    # `claude/<slug>/*` are both free for it to push (git cannot hold a branch and branches below it).
+    _git(runner, f"--git-dir={mirror}", "update-ref", f"refs/heads/{start_branch(spec.slug)}", base)
     if head:
         _git(runner, f"--git-dir={mirror}", "update-ref", "-d", "refs/claude-bottle/head")
-    _git(runner, f"--git-dir={mirror}", "symbolic-ref", "HEAD", f"refs/heads/{branch}")
+    _git(runner, f"--git-dir={mirror}", "symbolic-ref", "HEAD", f"refs/heads/{start_branch(spec.slug)}")
     refs = _git(runner, f"--git-dir={mirror}", "for-each-ref", "--format=%(refname) %(objectname)")
     baseline = dict(line.split(" ", 1) for line in refs.splitlines() if line)
     (git_dir / _BASELINE_JSON).write_text(json.dumps(baseline, indent=2, sort_keys=True) + "\n")
@@ -256,6 +261,11 @@ def credentials_command(*, container: str, bottle: BottleDef, environ: Mapping[s
     return Command(argv, input=json.dumps(creds).encode(), timeout=30)
 
 
+def start_branch(slug: str) -> str:
+    """The mirror's branch the agent's clone starts from (the user's HEAD, or the uncommitted commit)."""
+    return f"claude-bottle-start/{slug}"
+
+
 def gate_url(host: str = GATE_HOST, port: int = DEFAULT_PORT) -> str:
     return f"http://{host}:{port}"
 
@@ -277,19 +287,30 @@ def agent_clone_commands(*, slug: str, bottle: BottleDef | None = None, host: st
         cmds.append(["git", "config", "--global", rewrite, remote.url])
     # The gate starts with the bundle; give it a few seconds rather than racing it.
     cmds.append(["sh", "-c", 'for i in 1 2 3 4 5 6 7 8 9 10; do git clone --quiet "$@" && exit 0; '
-                 'sleep 1; done; exit 1', "clone", "--branch", f"claude/{slug}", f"{base}/{WORKSPACE_REPO}",
+                 'sleep 1; done; exit 1', "clone", "--branch", start_branch(slug), f"{base}/{WORKSPACE_REPO}",
                  workspace])
+    gate = "origin"
     for remote in remotes:
         if remote.name == "origin":
             # The declared origin takes the name; the mirror stays reachable as `bottle`, and the
             # branch keeps pushing there (both land in the mirror; origin pushes are forwarded).
             cmds.append(["git", "-C", workspace, "remote", "rename", "origin", "bottle"])
+            gate = "bottle"
         cmds.append(["git", "-C", workspace, "remote", "add", remote.name, remote.url])
+    # The agent works on `claude/<slug>`; a plain `git push` sends it to the same name on the gate.
+    branch = f"claude/{slug}"
+    cmds += [
+        ["git", "-C", workspace, "checkout", "--quiet", "-b", branch],
+        ["git", "-C", workspace, "config", f"branch.{branch}.remote", gate],
+        ["git", "-C", workspace, "config", f"branch.{branch}.merge", f"refs/heads/{branch}"],
+        ["git", "-C", workspace, "config", "push.default", "upstream"],
+    ]
     return cmds
 
 
 def _read_mirror_refs(mirror: Path, branch: str) -> dict[str, str]:
-    """``refs/heads/<branch>`` and ``refs/heads/<branch>/*`` in the mirror, read as plain files.
+    """``refs/heads/<branch>``, ``refs/heads/<branch>/*`` and the work-in-progress branch
+    ``refs/heads/<branch>-wip`` in the mirror, read as plain files.
 
     No git runs in the mirror; symlinks are not followed and anything not a 40-hex id is ignored."""
     refs: dict[str, str] = {}
@@ -300,13 +321,19 @@ def _read_mirror_refs(mirror: Path, branch: str) -> dict[str, str]:
             if len(parts) == 2 and _SHA.match(parts[0]):
                 refs[parts[1].strip()] = parts[0]
     heads = mirror / "refs" / "heads"
-    for path in (heads / branch, *_walk(heads / branch)):
+    for path in (heads / branch, *_walk(heads / branch), heads / wip_branch_of(branch)):
         if path.is_file() and not path.is_symlink():
             sha = path.read_text(errors="replace").strip()
             if _SHA.match(sha):
                 refs[f"refs/{path.relative_to(mirror / 'refs').as_posix()}"] = sha
     prefix = f"refs/heads/{branch}"
-    return {ref: sha for ref, sha in refs.items() if ref == prefix or ref.startswith(prefix + "/")}
+    wip = f"refs/heads/{wip_branch_of(branch)}"
+    return {ref: sha for ref, sha in refs.items() if ref in (prefix, wip) or ref.startswith(prefix + "/")}
+
+
+def wip_branch_of(branch: str) -> str:
+    """Where uncommitted work is saved when a bottle ends: ``claude/<slug>-wip``."""
+    return f"{branch}-wip"
 
 
 def _walk(root: Path) -> list[Path]:

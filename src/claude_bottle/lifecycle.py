@@ -8,6 +8,7 @@ through the :class:`UpHooks` it passes in.
 from __future__ import annotations
 
 import contextlib
+import difflib
 import shutil
 import tempfile
 from collections.abc import Mapping
@@ -29,7 +30,7 @@ from claude_bottle.backends.base import (
 from claude_bottle.errors import BottleError, UsageError, backend_failure
 from claude_bottle.plan import CleanupItem, CleanupOutcome, CleanupReport
 from claude_bottle.sidecars.init import BUNDLE_PROBLEM_FILE
-from claude_bottle.state import StateDir
+from claude_bottle.state import StateDir, list_state_dirs
 
 if TYPE_CHECKING:
     from claude_bottle.config import Settings
@@ -42,6 +43,7 @@ __all__ = [
     "UpRequest",
     "UpResult",
     "backend_of",
+    "check_slug",
     "down",
     "exec_in",
     "list_active",
@@ -89,7 +91,8 @@ class DownResult:
     state_removed: bool = False
     preserved: bool = False
     warnings: tuple[str, ...] = ()
-    # Set when the answer is one line: no backend could even look (an engine that is away).
+    # Set when the answer is one line: no backend could even look (an engine that is away), or
+    # nothing was found under a slug close to a known one (a typo).
     error: str = ""
 
     @property
@@ -246,8 +249,10 @@ def down(slug: str, *, settings: Settings, runner: Runner) -> DownResult:
     if state.path.is_dir() and not preserved and not unfetched and not report.failed:
         shutil.rmtree(state.path)
         removed = True
-    return DownResult(slug, report, state_removed=removed, preserved=preserved, warnings=warnings,
-                      error=error)
+    result = DownResult(slug, report, state_removed=removed, preserved=preserved, warnings=warnings,
+                        error=error)
+    close = None if result.found else _close_slug(slug, settings)
+    return replace(result, error=f"no bottle {slug}; did you mean {close}?") if close else result
 
 
 def list_active(*, settings: Settings, runner: Runner) -> Listing:
@@ -292,9 +297,27 @@ def backend_of(slug: str, *, settings: Settings, runner: Runner) -> Backend:
                 return backend
         except BottleError as exc:
             failures[name] = exc
+    close = _close_slug(slug, settings)
+    if close:
+        raise BottleError(f"no bottle {slug}; did you mean {close}?")
     if failures:  # it may be there: say why we cannot tell, not that it is not
         raise backend_failure(f"cannot look for bottle {slug}", failures)
     raise BottleError(f"no bottle {slug}", hint="see claude-bottle list")
+
+
+def _close_slug(slug: str, settings: Settings) -> str | None:
+    """The known bottle (by state dir) whose slug is closest to a mistyped ``slug``, if any is close."""
+    known = [d.slug for d in list_state_dirs(settings.state_root)
+             if d.slug != slug and identity.is_slug(d.slug)]
+    close = difflib.get_close_matches(slug, known, n=1)
+    return close[0] if close else None
+
+
+def check_slug(slug: str, *, settings: Settings) -> None:
+    """For commands that read a bottle's state dir (``fetch``, ``logs --egress``): a slug with no
+    state dir but close to one that has is a typo; say which it probably meant."""
+    if not (settings.state_root / slug).is_dir() and (close := _close_slug(slug, settings)):
+        raise BottleError(f"no bottle {slug}; did you mean {close}?")
 
 
 def exec_in(slug: str, argv: list[str], *, settings: Settings, runner: Runner, interactive: bool) -> int:

@@ -1,6 +1,6 @@
 """CLI habits people expect: ``exec`` gives a terminal only to a terminal (``-t``/``-T`` force it),
-``--version``, ``up``'s timings on stderr, tables unwrapped in a pipe, and shell completion that
-leaves ``--help`` fast."""
+``--version``, ``up``'s timings on stderr, tables unwrapped in a pipe, "did you mean" for a mistyped
+slug, and shell completion that leaves ``--help`` fast."""
 
 from __future__ import annotations
 
@@ -33,6 +33,10 @@ def launch(cli) -> str:
 def exec_log(home: Path) -> list[bool]:
     lines = (home / "fake-backends" / "fake" / "exec.log").read_text().splitlines()
     return [json.loads(line)["interactive"] for line in lines]
+
+
+def typo(slug: str) -> str:
+    return slug[:-1] + ("a" if slug[-1] != "a" else "b")
 
 
 # -- exec: a terminal only for a terminal --------------------------------------------------------------
@@ -170,6 +174,24 @@ def test_list_and_backends_in_a_pipe_do_not_fold(cli, monkeypatch, cb_home):
                                           for line in listing.stdout.splitlines())
     root = str(cb_home / "fake-backends" / "fake")
     assert shown.exit_code == 0 and any(f"root: {root}" in line for line in shown.stdout.splitlines())
+
+
+# -- did you mean --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("command", [("exec", "{}", "--", "true"), ("down", "{}", "--yes"), ("logs", "{}"),
+                                     ("logs", "--egress", "{}"), ("fetch", "{}")])
+def test_a_mistyped_slug_gets_a_suggestion(cli, fake, command):
+    slug = launch(cli)
+    result = cli(*(part.format(typo(slug)) for part in command))
+    assert result.exit_code == 1
+    assert result.stderr == f"error: no bottle {typo(slug)}; did you mean {slug}?\n"
+
+
+def test_no_suggestion_when_nothing_is_close(cli, fake):
+    launch(cli)
+    result = cli("exec", "zzzzzzzz-qqqqq", "--", "true")
+    assert result.stderr == "error: no bottle zzzzzzzz-qqqqq (see claude-bottle list)\n"
+    again = cli("down", "zzzzzzzz-qqqqq")  # down stays idempotent: nothing there, nothing to do
+    assert (again.exit_code, again.stdout) == (0, "nothing to remove for zzzzzzzz-qqqqq\n")
 
 
 # -- shell completion ----------------------------------------------------------------------------------

@@ -185,6 +185,32 @@ def test_push_to_main_is_refused_naming_the_rule(make_session) -> None:
     assert git("rev-parse", "main", cwd=s.user).stdout == git("rev-parse", "HEAD~1", cwd=s.agent).stdout
 
 
+def test_a_plain_push_and_branches_below_the_agents_own_arrive_home(make_session) -> None:
+    """Issue 9: `git push` with no arguments works, and `claude/<slug>/feature` can be pushed (the
+    gate used to hold `claude/<slug>` itself, so git refused every branch below it)."""
+    s = make_session()
+    s.commit("a.txt", "a\n")
+    plain = s.agent_git("push", "-q")
+    assert plain.returncode == 0, plain.stderr
+    s.agent_git("checkout", "-q", "-b", "feature")
+    s.commit("b.txt", "b\n")
+    below = s.agent_git("push", "-q", "origin", f"HEAD:claude/{SLUG}-wip")
+    assert below.returncode == 0, below.stderr
+    results = gitwork.fetch_home(runner=SubprocessRunner(), state_dir=s.state)
+    assert sorted(r.branch for r in results if r.ok) == [f"claude/{SLUG}", f"claude/{SLUG}-wip"]
+
+
+def test_branches_below_the_agents_own_can_be_pushed_when_it_has_none(make_session) -> None:
+    s = make_session()
+    s.agent_git("checkout", "-q", "-b", "topic")
+    s.agent_git("branch", "-D", f"claude/{SLUG}")
+    s.commit("c.txt", "c\n")
+    res = s.agent_git("push", "-q", "origin", f"HEAD:claude/{SLUG}/fix-tests")
+    assert res.returncode == 0, res.stderr
+    results = gitwork.fetch_home(runner=SubprocessRunner(), state_dir=s.state)
+    assert [(r.branch, r.ok) for r in results] == [(f"claude/{SLUG}/fix-tests", True)]
+
+
 def test_other_bottles_branch_and_tags_are_out_of_scope(make_session) -> None:
     s = make_session()
     s.commit("x.txt", "x\n")
@@ -205,9 +231,9 @@ def test_rewriting_history_the_user_had_is_refused(make_session) -> None:
     s.commit("evil.txt", "rewritten\n")
     res = s.agent_git("push", "--force", "origin", "HEAD:feature/x")
     assert res.returncode != 0 and "rule no-rewrite" in res.stderr
-    # ... nor rewrite claude/<slug> below the user's HEAD
-    res = s.agent_git("push", "--force", "origin", f"HEAD:claude/{SLUG}")
-    assert res.returncode != 0 and "rule no-rewrite" in res.stderr
+    # ... nor move the branch its clone started from (the user's HEAD): it is outside its scope
+    res = s.agent_git("push", "--force", "origin", f"HEAD:{gitwork.start_branch(SLUG)}")
+    assert res.returncode != 0 and "rule scope" in res.stderr
     res = s.agent_git("push", "origin", "--delete", "feature/x")
     assert res.returncode != 0 and "rule no-delete" in res.stderr
     # a fast-forward of the widened branch is fine
@@ -434,8 +460,8 @@ def test_remote_policy_refuses_main_and_a_bad_token_refuses_the_push(make_sessio
     assert upstream_ref(upstream, f"claude/{SLUG}") == ""
     # a refused forward leaves the mirror unchanged too
     mirror = s.state / "git" / "mirror.git"
-    assert git("--git-dir", str(mirror), "rev-parse", f"claude/{SLUG}").stdout == \
-        git("rev-parse", "HEAD", cwd=s.user).stdout
+    assert git("--git-dir", str(mirror), "rev-parse", "--verify", "-q", f"claude/{SLUG}",
+               check=False).returncode != 0
 
 
 def test_remote_branches_narrow_what_is_forwarded(make_session, upstream, shm_dir) -> None:

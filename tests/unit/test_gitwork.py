@@ -100,12 +100,14 @@ def test_mirror_has_the_users_refs_a_new_branch_and_nothing_of_theirs(tmp_path: 
     assert ws is not None and ws.branch == f"claude/{SLUG}" and not ws.uncommitted
     mirror = Path(ws.mirror)
     refs = git(f"--git-dir={mirror}", "for-each-ref", "--format=%(refname)").split()
-    assert refs == [BRANCH, "refs/heads/main", "refs/tags/v1"]
-    assert git(f"--git-dir={mirror}", "rev-parse", BRANCH) == git("rev-parse", "HEAD", cwd=repo)
+    start = f"refs/heads/{gitwork.start_branch(SLUG)}"
+    # the agent's own namespace is free: claude/<slug> and claude/<slug>/* are both its to create
+    assert refs == [start, "refs/heads/main", "refs/tags/v1"]
+    assert git(f"--git-dir={mirror}", "rev-parse", start) == git("rev-parse", "HEAD", cwd=repo)
     assert not (mirror / "hooks").exists() or not any((mirror / "hooks").iterdir())
     assert "evil" not in (mirror / "config").read_text()
     assert not (mirror / "objects" / "info" / "alternates").exists()
-    assert git(f"--git-dir={mirror}", "symbolic-ref", "HEAD").strip() == BRANCH
+    assert git(f"--git-dir={mirror}", "symbolic-ref", "HEAD").strip() == start
 
 
 def test_fetch_runs_nothing_from_a_tampered_mirror(tmp_path: Path, repo: Path) -> None:
@@ -196,9 +198,14 @@ def test_agent_commands_bypass_the_proxy_for_the_gate_and_rewrite_remote_urls() 
         "https://forge.example/me/repo.git",
     ] in cmds
     assert any("http://git-gate:8418/workspace.git" in argv for argv in cmds)
-    assert cmds[-2:] == [
+    assert cmds[-6:] == [
         ["git", "-C", "/workspace", "remote", "rename", "origin", "bottle"],
         ["git", "-C", "/workspace", "remote", "add", "origin", "https://forge.example/me/repo.git"],
+        # the agent's own branch, pushing to the same name on the gate (renamed `bottle` here)
+        ["git", "-C", "/workspace", "checkout", "--quiet", "-b", f"claude/{SLUG}"],
+        ["git", "-C", "/workspace", "config", f"branch.claude/{SLUG}.remote", "bottle"],
+        ["git", "-C", "/workspace", "config", f"branch.claude/{SLUG}.merge", f"refs/heads/claude/{SLUG}"],
+        ["git", "-C", "/workspace", "config", "push.default", "upstream"],
     ]
     assert not any(arg == "T" or "token" in arg for argv in cmds for arg in argv)
 
@@ -217,7 +224,7 @@ def test_gate_config_expands_slug_patterns_and_holds_no_secret() -> None:
         ),
     )
     config = gitwork.gate_config(slug=SLUG, bottle=bottle)
-    assert config.push == (f"claude/{SLUG}", f"claude/{SLUG}/*", f"feature/{SLUG}-*")
+    assert config.push == (f"claude/{SLUG}", f"claude/{SLUG}/*", f"claude/{SLUG}-wip", f"feature/{SLUG}-*")
     assert config.remotes[0].credential == "token" and "GH_TOKEN" not in config.dumps()
     creds = gitwork.gate_credentials(bottle=bottle, environ={"GH_TOKEN": "ghp_secretvalue123"})
     assert creds == {"gh": {"kind": "token", "value": "ghp_secretvalue123"}}

@@ -14,10 +14,11 @@ def fetch(
 ) -> None:
     """Copy the branches the bottle pushed (claude/SLUG) into your repository. Refs only: your working
     tree, index, config and hooks are never touched. Works after `down` while the state dir exists."""
-    from claude_bottle import gitwork, ui
+    from claude_bottle import gitwork, lifecycle, ui
     from claude_bottle.cli.common import context
 
     settings, runner = context()
+    lifecycle.check_slug(slug, settings=settings)
     results = gitwork.fetch_slug(slug, settings=settings, runner=runner)
     if not results:
         ui.note(f"bottle {slug} has not pushed any claude/{slug} branch yet")

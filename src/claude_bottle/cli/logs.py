@@ -12,10 +12,12 @@ __all__ = ["logs"]
 def _egress(slug: str, *, follow: bool, as_json: bool) -> None:
     import json
 
-    from claude_bottle import egress_log, ui
+    from claude_bottle import egress_log, lifecycle, ui
     from claude_bottle.config import load_settings
 
-    path = egress_log.log_path(slug, settings=load_settings())
+    settings = load_settings()
+    lifecycle.check_slug(slug, settings=settings)
+    path = egress_log.log_path(slug, settings=settings)
     if follow:
         records = egress_log.follow_records(path, keep_going=path.parent.parent.is_dir)
     else:

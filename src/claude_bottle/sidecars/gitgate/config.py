@@ -44,7 +44,8 @@ def remote_kind(url: str) -> str:
 
 
 def default_push_patterns(slug: str) -> tuple[str, ...]:
-    return (f"claude/{slug}", f"claude/{slug}/*")
+    # The agent's branch, branches below it, and the work-in-progress branch saved when it ends.
+    return (f"claude/{slug}", f"claude/{slug}/*", f"claude/{slug}-wip")
 
 
 def branch_matches(ref: str, patterns: tuple[str, ...] | list[str]) -> bool:
