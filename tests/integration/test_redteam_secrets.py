@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.integration.dockerkit import HOST_CA, TEST_LABEL, AgentBottle, Env, docker
+from tests.integration.dockerkit import HOST_CA, TEST_LABEL, AgentBottle, Env, connect, docker
 from tests.integration.upstream import _sidecars_image
 
 from claude_bottle.identity import Names
@@ -200,7 +200,7 @@ def bottle(env: Env, reflector: Reflector) -> Iterator[Bottle]:
     assert up.returncode == 0, up.stderr
     b = Bottle(json.loads(up.stdout)["slug"], env)
     try:
-        docker("network", "connect", reflector.network, Names(b.slug).bundle)
+        connect(reflector.network, Names(b.slug).bundle, NAMES)
         yield b
     finally:
         docker("network", "disconnect", "--force", reflector.network, Names(b.slug).bundle, check=False)

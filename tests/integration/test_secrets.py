@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from tests.integration.dockerkit import TEST_LABEL, AgentBottle, Env, docker
+from tests.integration.dockerkit import TEST_LABEL, AgentBottle, Env, connect, docker
 from tests.integration.testca import make_certs, trust_bundle
 from tests.integration.upstream import _sidecars_image
 
@@ -253,7 +253,7 @@ def bottle(env: Env, recorder: Recorder) -> Iterator[Bottle]:
     assert REAL_KEY not in up.stdout + up.stderr and REAL_OAUTH not in up.stdout + up.stderr
     b = Bottle(json.loads(up.stdout)["slug"], env)
     try:
-        docker("network", "connect", recorder.network, b.bundle)
+        connect(recorder.network, b.bundle, NAMES)
         yield b
     finally:
         docker("network", "disconnect", "--force", recorder.network, b.bundle, check=False)

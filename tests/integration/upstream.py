@@ -15,7 +15,7 @@ import tempfile
 import uuid
 from pathlib import Path
 
-from tests.integration.dockerkit import HOST_CA, docker
+from tests.integration.dockerkit import HOST_CA, connect, docker
 
 __all__ = ["Upstream"]
 
@@ -106,7 +106,7 @@ class Upstream:
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def attach(self, container: str) -> None:
-        docker("network", "connect", self.network, container)
+        connect(self.network, container, (self.host, *self.aliases))
         self.attached.append(container)
 
     def timing_script(self, n: int) -> str:
