@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from claude_bottle.claude_code import REQUIRED_HOSTS
 from claude_bottle.config import Settings
 from claude_bottle.errors import BottleError
 from claude_bottle.manifest.builtins import BUILTIN
@@ -44,7 +45,7 @@ def test_no_files_gives_builtin_claude_agent_and_default_bottle(settings: Settin
     assert (defs.agent.name, defs.agent.source, defs.agent.bottle) == ("claude", BUILTIN, "default")
     bottle = defs.bottle
     assert (bottle.name, bottle.source) == ("default", BUILTIN)
-    assert bottle.egress.hosts == ("api.anthropic.com",)
+    assert bottle.egress.hosts == ("api.anthropic.com", "platform.claude.com")
     assert defs.warnings == ()
     api_key, oauth = bottle.secrets
     assert (api_key.name, api_key.source.kind, api_key.source.raw) == (
@@ -101,7 +102,7 @@ def test_project_bottle_is_ignored_with_a_warning(settings: Settings, home: Path
         "---\negress: {allow: [evil.example]}\n---\n",
     )
     defs = resolve_definitions(settings=settings, cwd=cwd, agent=None)
-    assert defs.bottle.source == BUILTIN and defs.bottle.egress.hosts == ("api.anthropic.com",)
+    assert defs.bottle.source == BUILTIN and defs.bottle.egress.hosts == REQUIRED_HOSTS
     (warning,) = defs.warnings
     assert warning.startswith(f"{evil} is ignored: bottles come only from {home / 'bottles'}/")
     assert "a cloned repository must never define where secrets go" in warning

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from claude_bottle.claude_code import QUIET_ENV, REQUIRED_HOSTS
 from claude_bottle.manifest.model import (
     AgentDef,
     AllowRule,
@@ -20,21 +21,20 @@ ANTHROPIC_API = "api.anthropic.com"
 
 
 def default_bottle() -> BottleDef:
-    """Only what Claude Code needs to talk to its model, and nothing else.
+    """Only what Claude Code needs to start, authenticate and work, and nothing else.
 
-    One host: ``api.anthropic.com`` carries the model API and accepts both credentials. Claude Code
-    also calls telemetry (statsig), error reporting (sentry) and its auto-updater; those are not
-    needed to work, so the bottle turns them off instead of allowing their hosts. Add more hosts in
-    your own bottle (``$CLAUDE_BOTTLE_HOME/bottles/default.md`` overrides this one).
+    The hosts are :data:`claude_bottle.claude_code.REQUIRED_HOSTS`, measured on the Claude Code version
+    kept beside them: ``api.anthropic.com`` carries the model API and accepts both credentials;
+    ``platform.claude.com`` answers a reachability check without which the session will not start.
+    Telemetry, error reports and the updater are switched off (:data:`claude_code.QUIET_ENV`) instead
+    of being allowed. Add more hosts in your own bottle (``$CLAUDE_BOTTLE_HOME/bottles/default.md``
+    overrides this one).
     """
     return BottleDef(
         name="default",
         source=BUILTIN,
-        egress=EgressDef(allow=(AllowRule(host=ANTHROPIC_API),)),
-        env={
-            # Telemetry, error reporting, auto-update and /bug: traffic to hosts we do not allow.
-            "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": EnvValue(EnvKind.LITERAL, "1"),
-        },
+        egress=EgressDef(allow=tuple(AllowRule(host=host) for host in REQUIRED_HOSTS)),
+        env={name: EnvValue(EnvKind.LITERAL, value) for name, value in QUIET_ENV.items()},
         secrets=(
             # Either credential works; a user has one or the other set, so both are optional.
             SecretDef(

@@ -24,6 +24,7 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from claude_bottle import claude_code
 from claude_bottle.errors import BottleError
 from claude_bottle.identity import LABEL_PREFIX
 from claude_bottle.runner import Command, Result
@@ -44,8 +45,9 @@ __all__ = [
     "tag_for",
 ]
 
-# Pinned so a tag names one exact Claude Code; bump it (the tag follows) to upgrade.
-CLAUDE_CODE_VERSION = "2.1.332"
+# Pinned (in the core, beside the hosts it was measured to need) so a tag names one exact Claude Code;
+# bump it there (the tag follows) to upgrade, and run tests/integration/test_claude_code.py.
+CLAUDE_CODE_VERSION = claude_code.CLAUDE_CODE_VERSION
 # Bumped when the tagging scheme itself changes, so old tags are never mistaken for new ones.
 _SCHEME = "claude-bottle-image/1"
 _TAG_LEN = 16
