@@ -63,6 +63,7 @@ class UpRequest:
     keep: bool = False
     workspace: bool = True
     with_uncommitted: bool = False
+    include_secret_files: tuple[str, ...] = ()  # --include-secret-file
 
 
 class UpHooks(Protocol):
@@ -184,6 +185,7 @@ def up(
     spec = BottleSpec(
         slug=slug, agent=defs.agent, bottle=defs.bottle, cwd=request.cwd,
         state_dir=settings.state_root / slug, workspace=request.workspace,
+        include_secret_files=request.include_secret_files,
         with_uncommitted=request.with_uncommitted,
     )
     if request.dry_run:

@@ -89,8 +89,10 @@ def test_workspace_flags_reach_the_spec(cli, fake):
 
     with fake_backend("fake", prepare=prepare):
         cli("up", "--dry-run", "--backend", "fake")
-        cli("up", "--dry-run", "--backend", "fake", "--no-workspace", "--with-uncommitted")
+        cli("up", "--dry-run", "--backend", "fake", "--no-workspace", "--with-uncommitted",
+            "--include-secret-file", ".env", "--include-secret-file", "keys/deploy.pem")
     assert [(s.workspace, s.with_uncommitted) for s in specs] == [(True, False), (False, True)]
+    assert [s.include_secret_files for s in specs] == [(), (".env", "keys/deploy.pem")]
 
 
 def test_default_backend_comes_from_the_environment(cli, fake, monkeypatch):

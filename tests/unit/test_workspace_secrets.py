@@ -4,8 +4,10 @@ leaves behind."""
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,7 @@ from claude_bottle.errors import BottleError
 from claude_bottle.manifest.model import AgentDef, BottleDef
 from claude_bottle.runner import SubprocessRunner
 from claude_bottle.workspace import Exclusion, GitChanges
+from claude_bottle_docker.provision import build_user_archive, skipped_note
 
 AWS_KEY = "AKIA" + "IOSFODNN7EXAMPLE"  # split so this file does not read as holding one
 SECRET_PATHS = {".env", "id_ed25519", "config.py"}
@@ -157,6 +160,41 @@ def test_plan_rows_mention_the_count_and_the_flag(folder: Path):
     assert "copied as asked: .env" in dict(again.rows)["not copied"]
     none = workspace.workspace_notes(runner=SubprocessRunner(), spec=spec(folder, workspace=False), repo=None)
     assert none == workspace.WorkspaceNotes()
+
+
+def _names(data: bytes) -> set[str]:
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        return {n.removeprefix("workspace/") for n in tar.getnames() if n.startswith("workspace/")}
+
+
+def test_the_archive_lacks_the_secret_files_and_says_so(folder: Path):
+    notes = workspace.workspace_notes(runner=SubprocessRunner(), spec=spec(folder), repo=None)
+    archive = build_user_archive(prompt="", workspace=folder, exclude=notes.exclude)
+    names = _names(archive.data)
+    assert not names & SECRET_PATHS
+    assert {"README.md", "src/main.py", ".env.example", "id_ed25519.pub", "logo.bin"} <= names
+    assert archive.left_out == 3 and ".env (environment file)" in archive.skipped
+    assert skipped_note(archive).endswith("; copy one anyway with --include-secret-file PATH")
+    # Without exclusions the copy is whole, and the note has no flag to suggest.
+    whole = build_user_archive(prompt="", workspace=folder)
+    assert _names(whole.data) >= SECRET_PATHS and skipped_note(whole) == ""
+
+
+def test_include_secret_file_brings_one_back_into_the_archive(folder: Path):
+    asked = spec(folder, include_secret_files=("config.py",))
+    notes = workspace.workspace_notes(runner=SubprocessRunner(), spec=asked, repo=None)
+    names = _names(build_user_archive(prompt="", workspace=folder, exclude=notes.exclude).data)
+    assert "config.py" in names and not names & {".env", "id_ed25519"}
+
+
+def test_a_left_out_folder_is_not_walked_into(tmp_path: Path):
+    (tmp_path / ".config" / "gcloud").mkdir(parents=True)
+    (tmp_path / ".config" / "gcloud" / "credentials.db").write_text("x")
+    (tmp_path / ".config" / "app.toml").write_text("a = 1\n")
+    archive = build_user_archive(prompt="", workspace=tmp_path,
+                                 exclude=dict.fromkeys([".config/gcloud"], "gcloud credentials"))
+    assert _names(archive.data) == {".config", ".config/app.toml"}
+    assert archive.skipped == (".config/gcloud (gcloud credentials)",)
 
 
 def _git(*args: str, cwd: Path) -> None:

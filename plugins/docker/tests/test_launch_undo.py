@@ -4,7 +4,9 @@ everything labelled with the slug before raising one line."""
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import tarfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -121,3 +123,27 @@ def test_exhausted_address_pools_say_what_to_do(recorder, tmp_path):
     with pytest.raises(BottleError, match="no free address range") as info:
         run_launch(recorder, inputs(tmp_path), secret_env={}, progress=NullProgress())
     assert "default-address-pools" in str(info.value)
+
+
+def test_the_copy_leaves_out_what_prepare_excluded_and_says_how_to_copy_it(recorder, tmp_path):
+    """``prepare`` decided which paths hold secrets (claude_bottle.workspace); launch's copy leaves them
+    out, names them with their reason and points at --include-secret-file."""
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / ".env").write_text("TOKEN=x\n")
+    (project / "main.py").write_text("print(1)\n")
+    notes: list[str] = []
+
+    class Notes(NullProgress):
+        def note(self, text: str) -> None:
+            notes.append(text)
+
+    recorder.answer, _ = fake_engine()
+    inp = replace(inputs(tmp_path), workspace=project, workspace_exclude={".env": "environment file"})
+    run_launch(recorder, inp, secret_env={}, progress=Notes())
+    unpack = next(c for c in recorder.calls if "--extract" in c.argv)
+    with tarfile.open(fileobj=io.BytesIO(unpack.input or b"")) as tar:
+        names = set(tar.getnames())
+    assert "workspace/main.py" in names and "workspace/.env" not in names
+    assert notes == ["not copied to /workspace (1): .env (environment file); copy one anyway with "
+                     "--include-secret-file PATH"]

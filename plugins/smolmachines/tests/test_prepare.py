@@ -165,3 +165,17 @@ def test_a_git_workspace_gets_the_gate_port(backend: SmolmachinesBackend, tmp_pa
     daemons = [d.name for d in load_bundle_config(tmp_path / "stage" / "bundle.yaml").daemons]
     assert daemons == ["egress", "dns", "git-gate"]
     assert not spec.state_dir.exists()  # the mirror is made at launch, not by a dry run
+
+
+def test_a_copied_workspace_leaves_secrets_out(backend: SmolmachinesBackend, tmp_path: Path) -> None:
+    """Outside git the plan names what the copy leaves out (claude_bottle.workspace) and hands the
+    paths to launch, which builds the archive with the docker plugin's provision module."""
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / ".env").write_text("TOKEN=x\n")
+    (project / "main.py").write_text("print(1)\n")
+    spec = replace(builtin_spec(settings=backend.settings, cwd=project), workspace=True)
+    plan = backend.prepare(spec=spec, stage_dir=tmp_path / "stage")
+    note = dict(plan.details)["not copied"]
+    assert note.startswith("1 path that may hold secrets: .env (environment file)")
+    assert plan.data["workspace_exclude"] == {".env": "environment file"}

@@ -73,6 +73,11 @@ def up(  # keyword-only: Typer passes every parameter by name
     with_uncommitted: Annotated[
         bool, typer.Option("--with-uncommitted", help="Carry uncommitted changes into the workspace.")
     ] = False,
+    include_secret_file: Annotated[
+        list[str] | None,
+        typer.Option("--include-secret-file", metavar="PATH",
+                     help="Copy PATH to /workspace although it looks like a secret (repeatable)."),
+    ] = None,
 ) -> None:
     """Start a bottle for AGENT and open Claude Code in it; take it down when the session ends."""
     import os
@@ -86,6 +91,7 @@ def up(  # keyword-only: Typer passes every parameter by name
     request = lifecycle.UpRequest(
         cwd=Path.cwd(), agent=agent, backend=backend, dry_run=dry_run, detach=detach, keep=keep,
         workspace=workspace, with_uncommitted=with_uncommitted,
+        include_secret_files=tuple(include_secret_file or ()),
     )
     result = lifecycle.up(request, settings=settings, runner=runner, hooks=hooks, environ=os.environ)
     if dry_run:

@@ -23,6 +23,7 @@ from claude_bottle.plan import CleanupPlan, CleanupReport
 from claude_bottle.runner import Command
 from claude_bottle.secrets import plan_credentials
 from claude_bottle.state import list_state_dirs
+from claude_bottle.workspace import exclusions_from_data, workspace_notes
 from claude_bottle_docker import images
 from claude_bottle_docker.bundle import show_logs
 from claude_bottle_docker.cleanup import inventory, plan_items, remove_items, remove_slug
@@ -78,12 +79,14 @@ class DockerBackend(Backend):
         if repo is not None:
             extra = " + uncommitted changes" if spec.with_uncommitted else ""
             shown = f"clone of {repo} (branch claude/{spec.slug}{extra}) from git-gate at {WORKSPACE}"
+        notes = workspace_notes(runner=self.runner, spec=spec, repo=repo)
         data = {
             "agent_image": refs.agent,
             "sidecars_image": refs.sidecars,
             "env": agent_env(literal_env=env),
             "secret_env_names": list(secret_names),
             "workspace": workspace,
+            "workspace_exclude": dict(notes.exclude),
         }
         return BottlePlan(
             spec=spec,
@@ -101,6 +104,7 @@ class DockerBackend(Backend):
                 ("internal network", f"{names.internal_net} (no route off the bottle)"),
                 ("egress network", names.egress_net),
                 ("workspace", shown),
+                *notes.rows,
             ),
             data=data,
         )
@@ -125,6 +129,7 @@ class DockerBackend(Backend):
             prompt=spec.agent.prompt,
             workspace=Path(str(workspace)) if workspace else None,
             services=plan.sidecars,
+            workspace_exclude=exclusions_from_data(data.get("workspace_exclude")),
         )
         missing = [n for n in inp.secret_env_names if n not in secrets.env]
         if missing:

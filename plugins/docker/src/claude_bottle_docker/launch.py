@@ -9,7 +9,7 @@ which also catches an object whose creating call failed after the engine had alr
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -57,6 +57,7 @@ class LaunchInputs:
     secret_env_names: tuple[str, ...]
     prompt: str
     workspace: Path | None
+    workspace_exclude: Mapping[str, str] = field(default_factory=dict)  # path -> why it stays behind
     git_dir: Path | None = None            # <state_dir>/git when the workspace is a git clone (issue 5)
     git_clone: tuple[tuple[str, ...], ...] = ()  # argv run as the agent user to clone it
     services: tuple[str, ...] = ("egress",)      # the sidecars the bundle runs (render.active_sidecars)
@@ -131,10 +132,10 @@ def _steps(runner: Runner, inp: LaunchInputs, names: Names, *, secret_env: Mappi
             runner.run(git_credentials)
     with progress.phase("provision"):
         provision.install_ca(runner, names.agent, provision.fetch_bundle_ca(runner, names.bundle))
-        archive = provision.build_user_archive(prompt=inp.prompt, workspace=inp.workspace)
-        if archive.skipped:
-            shown = ", ".join(archive.skipped[:5]) + (" ..." if len(archive.skipped) > 5 else "")
-            progress.note(f"not copied to /workspace ({len(archive.skipped)}): {shown}")
+        archive = provision.build_user_archive(prompt=inp.prompt, workspace=inp.workspace,
+                                               exclude=inp.workspace_exclude)
+        if note := provision.skipped_note(archive):
+            progress.note(note)
         if archive.entries:
             provision.install_user_files(runner, names.agent, archive)
     if inp.git_clone:

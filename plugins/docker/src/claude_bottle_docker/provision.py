@@ -11,19 +11,28 @@ import io
 import os
 import stat
 import tarfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from claude_bottle.errors import BottleError
 from claude_bottle.runner import Command
+from claude_bottle.workspace import INCLUDE_FLAG
 from claude_bottle_docker.docker import DOCKER
 from claude_bottle_docker.topology import AGENT_USER, BUNDLE_CA_PATH, CA_PATH_IN_AGENT, SYSTEM_CA_BUNDLE
 
 if TYPE_CHECKING:
     from claude_bottle.runner import Runner
 
-__all__ = ["WorkspaceArchive", "build_user_archive", "fetch_bundle_ca", "install_ca", "install_user_files"]
+__all__ = [
+    "WorkspaceArchive",
+    "build_user_archive",
+    "fetch_bundle_ca",
+    "install_ca",
+    "install_user_files",
+    "skipped_note",
+]
 
 HOME = f"/home/{AGENT_USER}"
 
@@ -52,6 +61,7 @@ class WorkspaceArchive:
     files: int
     skipped: tuple[str, ...]  # relative paths left out, each with the reason
     entries: int = 0          # members of the tar; 0: nothing to unpack, no exec needed
+    left_out: int = 0         # paths left out because they may hold secrets (``exclude``)
 
 
 def _kind_skipped(mode: int) -> str | None:
@@ -64,10 +74,13 @@ def _kind_skipped(mode: int) -> str | None:
     return None
 
 
-def build_user_archive(*, prompt: str, workspace: Path | None) -> WorkspaceArchive:
+def build_user_archive(*, prompt: str, workspace: Path | None,
+                       exclude: Mapping[str, str] | None = None) -> WorkspaceArchive:
     """A tar (relative to ``/``) holding ``~/.claude/CLAUDE.md`` and, if given, ``workspace`` copied to
     ``/workspace``. Sockets, fifos, devices and unreadable files cannot be copied: they are listed in
-    ``skipped`` for the caller to report, never dropped silently."""
+    ``skipped`` for the caller to report, never dropped silently. So is each path of ``exclude``
+    (relative path -> why, from :func:`claude_bottle.workspace.workspace_notes`), with its reason:
+    files that may hold secrets, and folders not walked into."""
     buf = io.BytesIO()
     skipped: list[str] = []
     count = 0
@@ -77,9 +90,20 @@ def build_user_archive(*, prompt: str, workspace: Path | None) -> WorkspaceArchi
             text = prompt if prompt.endswith("\n") else prompt + "\n"
             _add_bytes(tar, f"{HOME[1:]}/.claude/CLAUDE.md", text.encode())
         if workspace is not None:
-            count = _add_tree(tar, workspace, skipped)
+            count = _add_tree(tar, workspace, skipped, exclude or {})
         entries = len(tar.getmembers())
-    return WorkspaceArchive(data=buf.getvalue(), files=count, skipped=tuple(skipped), entries=entries)
+    left_out = len(exclude or {}) if workspace is not None else 0
+    return WorkspaceArchive(data=buf.getvalue(), files=count, skipped=tuple(skipped), entries=entries,
+                            left_out=left_out)
+
+
+def skipped_note(archive: WorkspaceArchive, *, shown: int = 5) -> str:
+    """The line ``launch`` prints about what the copy left out ("" when nothing was)."""
+    if not archive.skipped:
+        return ""
+    more = " ..." if len(archive.skipped) > shown else ""
+    note = f"not copied to /workspace ({len(archive.skipped)}): {', '.join(archive.skipped[:shown])}{more}"
+    return note + (f"; copy one anyway with {INCLUDE_FLAG} PATH" if archive.left_out else "")
 
 
 def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes | None) -> None:
@@ -92,7 +116,7 @@ def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes | None) -> None:
         tar.addfile(info, io.BytesIO(data))
 
 
-def _add_tree(tar: tarfile.TarFile, root: Path, skipped: list[str]) -> int:
+def _add_tree(tar: tarfile.TarFile, root: Path, skipped: list[str], exclude: Mapping[str, str]) -> int:
     count = 0
 
     def onerror(err: OSError) -> None:
@@ -104,6 +128,9 @@ def _add_tree(tar: tarfile.TarFile, root: Path, skipped: list[str]) -> int:
         for name in sorted(dirnames + filenames):
             path = here / name
             rel = (rel_dir / name).as_posix()
+            if rel in exclude:
+                skipped.append(f"{rel} ({exclude[rel]})")
+                continue
             try:
                 st = path.lstat()
             except OSError:
@@ -126,6 +153,7 @@ def _add_tree(tar: tarfile.TarFile, root: Path, skipped: list[str]) -> int:
                 count += 1
             else:
                 tar.addfile(info)  # directory or symlink (a link is copied as a link, never followed)
+        dirnames[:] = [d for d in dirnames if (rel_dir / d).as_posix() not in exclude]  # not walked into
     return count
 
 

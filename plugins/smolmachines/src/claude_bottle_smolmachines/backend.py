@@ -26,6 +26,7 @@ from claude_bottle.plan import CleanupItem, CleanupPlan, CleanupReport
 from claude_bottle.runner import Command
 from claude_bottle.secrets import plan_credentials
 from claude_bottle.state import list_state_dirs
+from claude_bottle.workspace import exclusions_from_data, workspace_notes
 from claude_bottle_docker import images as docker_images
 from claude_bottle_docker.bundle import show_logs
 from claude_bottle_docker.cleanup import inventory, remove_items
@@ -115,6 +116,7 @@ class SmolmachinesBackend(Backend):
             extra = " + uncommitted changes" if spec.with_uncommitted else ""
             gate = gitwork.gate_url(allocation.bundle_address, allocation.ports["git-gate"])
             shown = f"clone of {repo} (branch claude/{spec.slug}{extra}) from git-gate at {gate}"
+        notes = workspace_notes(runner=self.runner, spec=spec, repo=repo)
         data = {
             "sidecars_image": refs.sidecars,
             "agent_image": refs.agent,
@@ -123,6 +125,7 @@ class SmolmachinesBackend(Backend):
             "allocation": allocation.to_data(),
             "smolfile": str(smolfile),
             "workspace": workspace,
+            "workspace_exclude": dict(notes.exclude),
         }
         return BottlePlan(
             spec=spec, backend=self.NAME,
@@ -130,7 +133,7 @@ class SmolmachinesBackend(Backend):
             sidecars=sidecars, allowed_hosts=spec.bottle.egress.hosts, networks=(names.bundle_net,),
             stage_dir=stage_dir,
             details=prepare.details(names=names, allocation=allocation, smolfile=smolfile,
-                                    agent_image=refs.agent, workspace=shown),
+                                    agent_image=refs.agent, workspace=shown) + notes.rows,
             data=data,
         )
 
@@ -175,6 +178,7 @@ class SmolmachinesBackend(Backend):
             ports=allocation.ports, container_ports={n: prepare.SIDECAR_PORTS[n] for n in allocation.ports},
             stage_dir=stage_dir, logs_dir=spec.state_dir / "logs", secret_env_names=tuple(sorted(secret_env)),
             prompt=spec.agent.prompt, workspace=Path(str(workspace)) if workspace else None,
+            workspace_exclude=exclusions_from_data(data.get("workspace_exclude")),
             git_dir=spec.state_dir / "git" if ws is not None else None, git_clone=clone,
         )
         services = run_launch(runner=self.runner, smolvm=self.smolvm, inp=inp, secret_env=secret_env,

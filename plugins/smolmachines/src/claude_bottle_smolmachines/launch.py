@@ -55,6 +55,7 @@ class LaunchInputs:
     secret_env_names: tuple[str, ...]
     prompt: str
     workspace: Path | None
+    workspace_exclude: Mapping[str, str] = field(default_factory=dict)  # path -> why it stays behind
     git_dir: Path | None = None                  # <state_dir>/git when the workspace is a git clone
     git_clone: tuple[tuple[str, ...], ...] = ()  # argv run as the agent user to clone it (issue 5)
 
@@ -163,9 +164,10 @@ def _steps(runner: Runner, smolvm: Smolvm, inp: LaunchInputs, names: Names,  # n
 
 def _provision(runner: Runner, smolvm: Smolvm, inp: LaunchInputs, names: Names, progress: Progress) -> None:
     pem = provision.fetch_bundle_ca(runner, names.bundle)
-    archive = provision.build_user_archive(prompt=inp.prompt, workspace=inp.workspace)
-    if archive.skipped:
-        progress.note(f"not copied to /workspace ({len(archive.skipped)}): {', '.join(archive.skipped[:5])}")
+    archive = provision.build_user_archive(prompt=inp.prompt, workspace=inp.workspace,
+                                           exclude=inp.workspace_exclude)
+    if note := provision.skipped_note(archive):
+        progress.note(note)
     with tempfile.TemporaryDirectory(prefix="claude-bottle-provision-") as tmp:
         ca = Path(tmp) / "ca.pem"
         ca.write_bytes(pem)
