@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from claude_bottle import gitwork, identity
+from claude_bottle import claude_code, gitwork, identity, worksave
 from claude_bottle.backends import registry
 from claude_bottle.backends.base import (
     ActiveBottle,
@@ -111,6 +111,8 @@ class UpResult:
     bottle: Bottle | None = None  # None after --dry-run
     exit_code: int = 0            # the session's exit status
     down: DownResult | None = None  # set when up took the bottle down after the session
+    refused: tuple[tuple[str, int], ...] = ()  # (host, count) the proxy refused during the session
+    refused_log: str = ""                      # where that session's audit log is kept
 
 
 @dataclass(frozen=True)
@@ -163,9 +165,31 @@ def _launch(
         if launched:
             with contextlib.suppress(Exception):
                 backend.down(slug=spec.slug)
-        shutil.rmtree(state.path, ignore_errors=True)
+        kept = _keep_only_logs(state.path)
+        meta = state.read() if kept else None
+        if meta is not None:
+            state.write(replace(meta, pid_start=None))  # ended: no longer an up in flight for cleanup
+        if kept:
+            progress.note(f"the failed start's logs are kept in {kept} "
+                          "(`claude-bottle cleanup` removes them)")
         raise
     return plan, bottle
+
+
+def _keep_only_logs(state_dir: Path) -> str:
+    """After a failed start: remove the state dir but for its logs (the bundle's last words, the audit
+    log), which stay as evidence until ``cleanup`` (the dir is not live, so cleanup reaps it)."""
+    logs = state_dir / "logs"
+    if not logs.is_dir() or not any(p.is_file() and p.stat().st_size for p in logs.iterdir()):
+        shutil.rmtree(state_dir, ignore_errors=True)
+        return ""
+    for child in state_dir.iterdir():
+        if child not in (logs, state_dir / "metadata.json"):  # metadata: cleanup knows it as ours
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child, ignore_errors=True)
+            else:
+                child.unlink(missing_ok=True)
+    return str(logs)
 
 
 def up(
@@ -182,11 +206,15 @@ def up(
     for warning in defs.warnings:
         hooks.warn(warning)
     slug = identity.new_slug(defs.agent.name)
+    # An unknown skill is refused here, before anything exists.
+    skills = claude_code.find_skills(defs.agent.skills, claude_code.skill_search(
+        bottle_home=settings.home, cwd=request.cwd))
     spec = BottleSpec(
         slug=slug, agent=defs.agent, bottle=defs.bottle, cwd=request.cwd,
         state_dir=settings.state_root / slug, workspace=request.workspace,
         include_secret_files=request.include_secret_files,
-        with_uncommitted=request.with_uncommitted,
+        with_uncommitted=request.with_uncommitted, skills=skills,
+        git_identity=claude_code.git_identity(runner, cwd=request.cwd, slug=slug),
     )
     if request.dry_run:
         with hooks.progress.phase("prepare"):
@@ -199,14 +227,43 @@ def up(
     if request.detach:
         return UpResult(plan=plan, bottle=bottle)
     code, result = 1, None
+    refused: tuple[tuple[str, int], ...] = ()
     try:
         # No progress phase around the session: a spinner must not draw over the agent's terminal.
         code = backend.exec_argv(slug=slug, argv=list(SESSION_ARGV), interactive=True)
     finally:
+        refused, kept_log = _session_refusals(slug, settings=settings)
         if not request.keep:
             with hooks.progress.phase("down"):
                 result = down(slug, settings=settings, runner=runner)
-    return UpResult(plan=plan, bottle=bottle, exit_code=code, down=result)
+    return UpResult(plan=plan, bottle=bottle, exit_code=code, down=result, refused=refused,
+                    refused_log=kept_log)
+
+
+def _session_refusals(slug: str, *, settings: Settings) -> tuple[tuple[tuple[str, int], ...], str]:
+    """What the proxy refused during the session (host, count), most first, and where its audit log is
+    kept for a closer look: a copy under ``$CLAUDE_BOTTLE_HOME/logs`` (the state dir may go with the
+    bottle) when anything was refused."""
+    from claude_bottle import egress_log  # noqa: PLC0415 - only when a session ends
+
+    path = egress_log.log_path(slug, settings=settings)
+    counts: dict[str, int] = {}
+    try:
+        for record in egress_log.read_records(path):
+            if record.get("verdict") == "deny":
+                host = str(record.get("host") or "?")
+                counts[host] = counts.get(host, 0) + int(record.get("repeated") or 1)  # type: ignore[call-overload]
+    except OSError:
+        return (), ""
+    if not counts:
+        return (), ""
+    kept = settings.home / "logs" / f"{slug}-egress.jsonl"
+    try:
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, kept)
+    except OSError:
+        kept = path
+    return tuple(sorted(counts.items(), key=lambda hc: (-hc[1], hc[0]))), str(kept)
 
 
 # -- down, list, exec --------------------------------------------------------------------------------
@@ -215,9 +272,25 @@ def _failed_down(backend: Backend, slug: str, exc: BottleError) -> CleanupReport
     return CleanupReport((CleanupOutcome(item, ok=False, error=str(exc)),))
 
 
-def down(slug: str, *, settings: Settings, runner: Runner) -> DownResult:
+def _save_work(backend: Backend, slug: str, state: StateDir) -> str:
+    """Push the agent's unpushed commits and its uncommitted work to the gate (:mod:`.worksave`).
+    Returns why the bottle must be kept ("" when the work is safe or there is none to save)."""
+    if gitwork.load_workspace(state.path) is None:
+        return ""  # a copied workspace: nothing the gate could hold (cp brings files out)
+    keep = f"kept bottle {slug}"
+    drop = f"`claude-bottle down {slug} --discard` drops it"
+    try:
+        code = backend.exec_argv(slug=slug, argv=worksave.save_argv(slug), interactive=False)
+    except BottleError as exc:
+        return f"{keep}: its work could not be saved ({exc.message}); start it again, or {drop}"
+    return "" if code == 0 else f"{keep}: some of its work could not be saved (see above); {drop}"
+
+
+def down(slug: str, *, settings: Settings, runner: Runner, discard: bool = False) -> DownResult:
     """Remove bottle ``slug`` on its backend (from its metadata; every backend when that is gone),
-    then its state dir unless preserved. Idempotent: a bottle already gone is a no-op."""
+    then its state dir unless preserved or holding work not fetched yet. First the agent's work is
+    saved to its gate (unless ``discard``): a bottle whose work cannot be saved is kept. Idempotent: a
+    bottle already gone is a no-op."""
     if not identity.is_slug(slug):
         raise BottleError(f"{slug!r} is not a bottle slug", hint="see claude-bottle list")
     state = StateDir(settings.state_root / slug)
@@ -227,6 +300,10 @@ def down(slug: str, *, settings: Settings, runner: Runner) -> DownResult:
         source = str(state.metadata_path)
         made_by = registry.get_backend(meta.backend, runner=runner, settings=settings, source=source)
         backends = {meta.backend: made_by}
+        if meta.live and not discard:
+            kept = _save_work(made_by, slug, state)
+            if kept:
+                return DownResult(slug, error=kept)
     else:
         backends, warnings = registry.instantiate_all(runner=runner, settings=settings)
     reports = []
@@ -244,7 +321,8 @@ def down(slug: str, *, settings: Settings, runner: Runner) -> DownResult:
     preserved = state.path.is_dir() and state.preserved
     removed = False
     # The agent's pushed work lives only in the state dir's git mirror until `fetch` (issue 5).
-    unfetched = gitwork.unfetched_branches(runner=runner, state_dir=state.path) if state.path.is_dir() else []
+    unfetched = ([] if discard or not state.path.is_dir()
+                 else gitwork.unfetched_branches(runner=runner, state_dir=state.path))
     if unfetched:
         warnings += (f"kept {state.path}: {', '.join(unfetched)} not fetched yet; run `claude-bottle fetch "
                      f"{slug}`, then `claude-bottle cleanup` removes it",)

@@ -75,6 +75,10 @@ class BottleSpec:
     # Paths (relative to ``cwd``) a copied workspace takes although they look like secrets; the
     # backend's ``prepare`` hands them to :func:`claude_bottle.workspace.workspace_notes`.
     include_secret_files: tuple[str, ...] = ()
+    # The agent's named skills, resolved to host folders by the core (claude_code.find_skills), and
+    # the git identity its commits carry; a backend puts both in the agent's home (home_files).
+    skills: Mapping[str, Path] = field(default_factory=dict)
+    git_identity: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)

@@ -41,9 +41,16 @@ class _Hooks:
 def _finish(result: UpResult, hooks: _Hooks) -> int:
     ui, slug = hooks.ui, result.plan.slug
     code = result.exit_code
+    if result.refused:
+        shown = ", ".join(f"{host} ({count})" for host, count in result.refused[:15])
+        more = f" and {len(result.refused) - 15} more" if len(result.refused) > 15 else ""
+        ui.note(f"egress refused during the session: {shown}{more}; every decision: {result.refused_log}")
     for warning in result.down.warnings if result.down is not None else ():
         ui.warn(warning)
-    if result.down is not None and result.down.ok:
+    if result.down is not None and result.down.error:
+        ui.error(result.down.error)
+        code = code or 1
+    elif result.down is not None and result.down.ok:
         ui.note(f"bottle {slug} removed" + ("" if result.down.state_removed else "; its state dir is kept"))
     elif result.down is not None:
         ui.err().print(ui.report_table(result.down.report))

@@ -6,7 +6,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import ClassVar
 
-from claude_bottle import gitwork
+from claude_bottle import claude_code, gitwork
 from claude_bottle.backends.base import (
     ActiveBottle,
     Backend,
@@ -146,7 +146,9 @@ class DockerBackend(Backend):
         creds = plan_credentials(spec.bottle.secrets, secrets.credentials)
         # Placeholders are not secret, but they travel like secrets: off argv, out of `ps`.
         secret_env = {**{n: secrets.env[n] for n in inp.secret_env_names}, **creds.agent_env}
-        inp = replace(inp, secret_env_names=tuple(sorted(secret_env)))
+        inp = replace(inp, secret_env_names=tuple(sorted(secret_env)), home_files=claude_code.home_files(
+            slug=spec.slug, prompt=spec.agent.prompt, placeholders=creds.agent_env, git=ws is not None,
+            git_identity=spec.git_identity, skills=spec.skills))
         services = run_launch(self.runner, inp, secret_env=secret_env, progress=progress, credentials=creds,
                               git_credentials=git_creds)
         return Bottle(slug=spec.slug, backend=self.NAME, state_dir=spec.state_dir, services=services)

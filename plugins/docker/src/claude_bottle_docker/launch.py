@@ -58,6 +58,8 @@ class LaunchInputs:
     prompt: str
     workspace: Path | None
     workspace_exclude: Mapping[str, str] = field(default_factory=dict)  # path -> why it stays behind
+    # The agent's home files (Claude Code's config, CLAUDE.md, git identity, skills): claude_code.home_files
+    home_files: Mapping[str, bytes] = field(default_factory=dict)
     git_dir: Path | None = None            # <state_dir>/git when the workspace is a git clone (issue 5)
     git_clone: tuple[tuple[str, ...], ...] = ()  # argv run as the agent user to clone it
     services: tuple[str, ...] = ("egress",)      # the sidecars the bundle runs (render.active_sidecars)
@@ -133,7 +135,7 @@ def _steps(runner: Runner, inp: LaunchInputs, names: Names, *, secret_env: Mappi
     with progress.phase("provision"):
         provision.install_ca(runner, names.agent, provision.fetch_bundle_ca(runner, names.bundle))
         archive = provision.build_user_archive(prompt=inp.prompt, workspace=inp.workspace,
-                                               exclude=inp.workspace_exclude)
+                                               home_files=inp.home_files, exclude=inp.workspace_exclude)
         if note := provision.skipped_note(archive):
             progress.note(note)
         if archive.entries:

@@ -75,8 +75,11 @@ def _kind_skipped(mode: int) -> str | None:
 
 
 def build_user_archive(*, prompt: str, workspace: Path | None,
+                       home_files: Mapping[str, bytes] | None = None,
                        exclude: Mapping[str, str] | None = None) -> WorkspaceArchive:
-    """A tar (relative to ``/``) holding ``~/.claude/CLAUDE.md`` and, if given, ``workspace`` copied to
+    """A tar (relative to ``/``) holding ``home_files`` (paths relative to the agent's home: Claude
+    Code's config, ``~/.claude/CLAUDE.md``, skills; see ``claude_bottle.claude_code.home_files``), or
+    without them ``prompt`` as ``~/.claude/CLAUDE.md``, and, if given, ``workspace`` copied to
     ``/workspace``. Sockets, fifos, devices and unreadable files cannot be copied: they are listed in
     ``skipped`` for the caller to report, never dropped silently. So is each path of ``exclude``
     (relative path -> why, from :func:`claude_bottle.workspace.workspace_notes`), with its reason:
@@ -84,11 +87,19 @@ def build_user_archive(*, prompt: str, workspace: Path | None,
     buf = io.BytesIO()
     skipped: list[str] = []
     count = 0
+    files = dict(home_files or {})
+    if not files and prompt:
+        files[".claude/CLAUDE.md"] = (prompt if prompt.endswith("\n") else prompt + "\n").encode()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        if prompt:
-            _add_bytes(tar, f"{HOME[1:]}/.claude", None)
-            text = prompt if prompt.endswith("\n") else prompt + "\n"
-            _add_bytes(tar, f"{HOME[1:]}/.claude/CLAUDE.md", text.encode())
+        made: set[str] = set()
+        for rel, data in sorted(files.items()):
+            parts = rel.split("/")
+            for depth in range(1, len(parts)):
+                folder = "/".join(parts[:depth])
+                if folder not in made:
+                    made.add(folder)
+                    _add_bytes(tar, f"{HOME[1:]}/{folder}", None)
+            _add_bytes(tar, f"{HOME[1:]}/{rel}", data)
         if workspace is not None:
             count = _add_tree(tar, workspace, skipped, exclude or {})
         entries = len(tar.getmembers())

@@ -9,7 +9,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import ClassVar
 
-from claude_bottle import gitwork
+from claude_bottle import claude_code, gitwork
 from claude_bottle.backends.base import (
     ActiveBottle,
     Backend,
@@ -180,6 +180,9 @@ class SmolmachinesBackend(Backend):
             prompt=spec.agent.prompt, workspace=Path(str(workspace)) if workspace else None,
             workspace_exclude=exclusions_from_data(data.get("workspace_exclude")),
             git_dir=spec.state_dir / "git" if ws is not None else None, git_clone=clone,
+            home_files=claude_code.home_files(
+                slug=spec.slug, prompt=spec.agent.prompt, placeholders=creds.agent_env, git=ws is not None,
+                git_identity=spec.git_identity, skills=spec.skills),
         )
         services = run_launch(runner=self.runner, smolvm=self.smolvm, inp=inp, secret_env=secret_env,
                               progress=progress, credentials=creds, git_credentials=git_creds)
