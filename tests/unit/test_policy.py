@@ -207,3 +207,11 @@ def test_refusal_body_for_method_and_ip(policy):
         policy.check("[::1]", "GET", "/"), bottle="dev", method="GET", port=80)
     assert "refused GET [::1]:80" in refusal_body(
         policy.check("[::1]", "GET", "/"), bottle="dev", method="GET", port=80)
+
+
+def test_refusal_body_says_when_an_edit_takes_effect(policy):
+    """Issue 9: the 403 must not suggest that editing the bottle file unblocks this bottle."""
+    body = refusal_body(policy.check("evil.com", "GET", "/"), bottle="dev", method="GET", port=443)
+    assert body.rstrip().endswith("applies to bottles started after it, not to this one")
+    dlp = refusal_body(Verdict(False, "a.test", "dlp", "a secret"), bottle="dev", method="POST")
+    assert "started after" not in dlp  # nothing to edit for that one

@@ -50,7 +50,7 @@ def test_dry_run_creates_nothing(cli, fake, cb_home, tmpdir_):
     with fake_backend("fake", prepare=prepare):
         result = cli("up", "--dry-run", "--backend", "fake")
     assert result.exit_code == 0, result.output
-    assert "1 host allowed (api.anthropic.com)" in result.stdout
+    assert "2 hosts allowed (api.anthropic.com, platform.claude.com)" in result.stdout
     # Only the temporary stage dir exists afterwards, holding what prepare rendered, and it is named.
     assert len(stages) == 1 and stages[0].parent == tmpdir_ and stages[0].is_dir()
     assert str(stages[0]) in result.stderr.replace("\n", "")
@@ -74,7 +74,8 @@ def test_dry_run_json_is_the_plan(cli, fake, cb_home):
     assert result.exit_code == 0, result.output
     plan = json.loads(result.stdout)
     assert plan["backend"] == "fake" and plan["agent"] == "claude" and plan["bottle"] == "default"
-    assert plan["slug"].startswith("claude-") and plan["allowed_hosts"] == ["api.anthropic.com"]
+    assert plan["slug"].startswith("claude-")
+    assert plan["allowed_hosts"] == ["api.anthropic.com", "platform.claude.com"]
     assert plan["state_dir"] == str(cb_home / "state" / plan["slug"])
     assert not Path(plan["state_dir"]).exists()
 
@@ -309,3 +310,46 @@ def test_secret_values_reach_launch_and_nothing_on_disk(cb_home, project):
     for path in cb_home.rglob("*"):
         if path.is_file():
             assert "SECRET" not in path.read_text(errors="replace"), path
+
+
+# -- evidence (issue 9) ----------------------------------------------------------------------------
+def test_a_failed_start_keeps_its_logs_until_cleanup(cli, cb_home):
+    original = FakeBackend.launch
+
+    def launch(self, *, plan, secrets, progress):
+        logs = plan.spec.state_dir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        (logs / "bundle-failed-start.log").write_text("proxy: cannot bind 3128\n")
+        original(self, plan=plan, secrets=secrets, progress=progress)
+        raise BottleError("simulated failure after the bundle wrote its logs")
+
+    with fake_backend("fake", launch=launch):
+        result = cli("up", "--backend", "fake", "--detach", "--yes")
+    assert result.exit_code == 1 and "logs are kept in" in result.stderr
+    kept = everything(cb_home / "state")
+    assert any(p.endswith("logs/bundle-failed-start.log") for p in kept), kept
+    assert not any("stage" in p for p in kept), kept  # only the evidence stays
+    with fake_backend("fake"):
+        assert cli("cleanup", "--yes").exit_code == 0
+    assert everything(cb_home / "state") == []
+
+
+def test_the_session_end_summarises_what_was_refused(cli, cb_home):
+    original = FakeBackend.exec_argv
+
+    def exec_argv(self, *, slug, argv, interactive):
+        logs = cb_home / "state" / slug / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        lines = [{"verdict": "deny", "host": "pypi.org"}] * 3 + [{"verdict": "deny", "host": "x.test",
+                                                                   "repeated": 5},
+                                                                  {"verdict": "allow", "host": "a.test"}]
+        (logs / "egress.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+        return original(self, slug=slug, argv=argv, interactive=interactive)
+
+    with fake_backend("fake", exec_argv=exec_argv):
+        result = cli("up", "--backend", "fake", "--yes")
+    said = " ".join(result.stderr.split())
+    assert "egress refused during the session: x.test (5), pypi.org (3);" in said, said
+    assert "a.test" not in said
+    kept = next(iter((cb_home / "logs").glob("*-egress.jsonl")))
+    assert str(kept) in said.replace(" ", "") or kept.name in said

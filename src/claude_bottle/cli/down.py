@@ -38,6 +38,8 @@ def down(
     ] = None,
     all_: Annotated[bool, typer.Option("--all", help="Remove every live bottle.")] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    discard: Annotated[bool, typer.Option(
+        "--discard", help="Drop the agent's unsaved and unfetched work instead of keeping it.")] = False,
 ) -> None:
     """Remove bottle SLUG (its containers, networks, machine and state dir), or every live one."""
     from claude_bottle import lifecycle, ui
@@ -52,7 +54,8 @@ def down(
         meta = StateDir(settings.state_root / slug).read()
         if meta is not None and meta.live and not ui.confirm(f"take down live bottle {slug}?", yes=yes):
             raise typer.Exit(1)
-        raise typer.Exit(0 if _report(lifecycle.down(slug, settings=settings, runner=runner)) else 1)
+        result = lifecycle.down(slug, settings=settings, runner=runner, discard=discard)
+        raise typer.Exit(0 if _report(result) else 1)
     listing = lifecycle.list_active(settings=settings, runner=runner)
     for warning in listing.warnings:
         ui.warn(warning)
@@ -62,6 +65,7 @@ def down(
     question = f"take down {len(listing.bottles)} live bottles?"
     if not ui.confirm(question, yes=yes, context=ui.active_table(listing.bottles)):
         raise typer.Exit(1)
-    results = [lifecycle.down(b.slug, settings=settings, runner=runner) for b in listing.bottles]
+    results = [lifecycle.down(b.slug, settings=settings, runner=runner, discard=discard)
+               for b in listing.bottles]
     # A backend that could not list its bottles may hold live ones still: not "every live one" then.
     raise typer.Exit(0 if all([_report(r) for r in results]) and not listing.failed else 1)

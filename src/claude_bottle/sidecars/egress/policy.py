@@ -173,4 +173,7 @@ def refusal_body(verdict: Verdict, *, bottle: str, method: str, port: int | None
                      "(loopback, link-local, metadata and the bottle's own networks stay refused)")
     elif verdict.rule == "ip-literal":
         lines.append(f"IP addresses are never allowed: use a host name and add it to egress.allow in {path}")
+    if lines[-1].startswith(("to allow it", "IP addresses")):
+        # A bottle's policy is fixed when it starts: say so, so nobody edits the file and retries here.
+        lines.append("a change to that file applies to bottles started after it, not to this one")
     return "\n".join(lines) + "\n"

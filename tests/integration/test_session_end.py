@@ -1,0 +1,100 @@
+"""No work is lost when a bottle ends, unless the user says so (issue 9), on a real docker bottle.
+
+The agent commits without pushing, leaves a modified and an untracked file, and the bottle is taken
+down (``down SLUG``, ``down --all``): its commits are pushed to the gate, the rest is saved on
+``claude/<slug>-wip``, the state dir stays, and ``fetch`` brings both home. A stopped agent cannot be
+saved from: ``down`` keeps it and says so; ``--discard`` is the only way to drop the work.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+from tests.integration.dockerkit import AgentBottle, Env, docker, labelled
+
+pytestmark = pytest.mark.integration
+
+
+def git(*args: str, cwd: Path) -> str:
+    env = {"GIT_AUTHOR_NAME": "u", "GIT_AUTHOR_EMAIL": "u@u", "GIT_COMMITTER_NAME": "u",
+           "GIT_COMMITTER_EMAIL": "u@u", "PATH": "/usr/bin:/bin", "HOME": "/nonexistent"}
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True, env=env).stdout
+
+
+def _up(env: Env, repo: Path) -> AgentBottle:
+    git("init", "-q", "-b", "main", str(repo), cwd=repo.parent)
+    (repo / "README.md").write_text("the user's project\n")
+    git("add", ".", cwd=repo)
+    git("commit", "-qm", "first", cwd=repo)
+    slug = json.loads(env.cli("up", "--detach", "--yes", "--json", cwd=repo).stdout)["slug"]
+    return AgentBottle(slug, env)
+
+
+def _work(bottle: AgentBottle) -> None:
+    """Committed but not pushed, a tracked file changed, a file never added, one ignored."""
+    out = bottle.sh("set -e; cd /workspace; echo done > done.txt; git add done.txt; "
+                    "git commit -qm 'agent: done'; echo changed >> README.md; echo draft > draft.txt; "
+                    "echo junk > junk.log; "
+                    "echo '*.log' > .git/info/exclude; git status --porcelain")
+    assert out.returncode == 0, out.stderr
+    assert "?? draft.txt" in out.stdout and " M README.md" in out.stdout
+
+
+def _fetched(env: Env, slug: str, repo: Path) -> None:
+    fetched = env.cli("fetch", slug, cwd=repo)
+    assert f"claude/{slug}" in fetched.stdout + fetched.stderr, fetched
+    assert git("show", f"claude/{slug}:done.txt", cwd=repo) == "done\n"
+    assert git("show", f"claude/{slug}-wip:draft.txt", cwd=repo) == "draft\n"
+    assert git("show", f"claude/{slug}-wip:README.md", cwd=repo).endswith("changed\n")
+    assert "junk.log" not in git("ls-tree", "-r", "--name-only", f"claude/{slug}-wip", cwd=repo)
+
+
+@pytest.mark.parametrize("how", ["down", "down-all"])
+def test_down_saves_commits_and_uncommitted_work_for_fetch(env: Env, images: None, tmp_path: Path,
+                                                           how: str) -> None:
+    repo = tmp_path / "project"
+    repo.mkdir()
+    bottle = _up(env, repo)
+    try:
+        _work(bottle)
+        args = ("down", bottle.slug, "--yes") if how == "down" else ("down", "--all", "--yes")
+        out = env.cli(*args)
+        said = out.stdout + out.stderr
+        assert "saved to the bottle's mirror" in said and f"claude/{bottle.slug}-wip" in said, said
+        assert f"claude-bottle fetch {bottle.slug}" in said, said
+        assert labelled(f"dev.claude-bottle.slug={bottle.slug}") == []  # the bottle itself is gone
+        assert env.state_dir(bottle.slug).is_dir()  # its work is not
+        _fetched(env, bottle.slug, repo)
+    finally:
+        env.cli("down", bottle.slug, "--yes", "--discard", check=False)
+
+
+def test_a_stopped_agent_is_kept_until_the_user_discards_it(env: Env, images: None, tmp_path: Path) -> None:
+    repo = tmp_path / "project"
+    repo.mkdir()
+    bottle = _up(env, repo)
+    try:
+        _work(bottle)
+        docker("stop", "-t", "1", bottle.agent)
+        kept = env.cli("down", bottle.slug, "--yes", check=False)
+        assert kept.returncode == 1, kept
+        assert "--discard" in kept.stderr and "kept bottle" in kept.stderr, kept.stderr
+        assert labelled(f"dev.claude-bottle.slug={bottle.slug}"), "the bottle was removed with its work"
+        gone = env.cli("down", bottle.slug, "--yes", "--discard")
+        assert gone.returncode == 0
+        assert labelled(f"dev.claude-bottle.slug={bottle.slug}") == []
+        assert not env.state_dir(bottle.slug).exists()
+    finally:
+        env.cli("down", bottle.slug, "--yes", "--discard", check=False)
+
+
+def test_nothing_to_save_removes_everything(env: Env, images: None, tmp_path: Path) -> None:
+    repo = tmp_path / "project"
+    repo.mkdir()
+    bottle = _up(env, repo)
+    out = env.cli("down", bottle.slug, "--yes")
+    assert "saved" not in out.stdout + out.stderr
+    assert not env.state_dir(bottle.slug).exists()
