@@ -11,12 +11,13 @@ import contextlib
 import difflib
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from claude_bottle import claude_code, gitwork, identity, worksave
+from claude_bottle import secrets as secrets_mod
 from claude_bottle.backends import registry
 from claude_bottle.backends.base import (
     ActiveBottle,
@@ -264,6 +265,26 @@ def _session_refusals(slug: str, *, settings: Settings) -> tuple[tuple[tuple[str
     except OSError:
         kept = path
     return tuple(sorted(counts.items(), key=lambda hc: (-hc[1], hc[0]))), str(kept)
+
+
+def start(slug: str, *, settings: Settings, runner: Runner, environ: Mapping[str, str],
+          ask: Callable[[str], str]) -> None:
+    """Bring a stopped bottle back (its agent exited, the host rebooted): the backend starts its
+    sidecars, gets the bottle's credentials again (real values resolved from the host as at ``up``,
+    beside the placeholders the agent holds) and starts the agent. Then ``attach`` or ``down``."""
+    from claude_bottle.manifest.loader import resolve_definitions  # noqa: PLC0415 - yaml is slow to import
+    from claude_bottle.manifest.secrets import collect_secret_values  # noqa: PLC0415
+
+    state = StateDir(settings.state_root / slug)
+    meta = state.read()
+    if meta is None or not meta.live:
+        raise BottleError(f"no bottle {slug} to start", hint="see claude-bottle list")
+    backend = registry.get_backend(meta.backend, runner=runner, settings=settings,
+                                   source=str(state.metadata_path))
+    defs = resolve_definitions(settings=settings, cwd=Path(meta.cwd), agent=meta.agent)
+    values = collect_secret_values(defs, environ=environ, ask=ask)
+    backend.start(slug=slug, credentials=secrets_mod.restore_credentials(state.path, values.credentials))
+    (state.path / "logs" / BUNDLE_PROBLEM_FILE).unlink(missing_ok=True)
 
 
 # -- down, list, exec --------------------------------------------------------------------------------

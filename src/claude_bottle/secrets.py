@@ -19,6 +19,7 @@ import secrets as _random
 import string
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from claude_bottle.errors import BottleError
@@ -37,6 +38,8 @@ __all__ = [
     "delivery_command",
     "make_placeholder",
     "plan_credentials",
+    "restore_credentials",
+    "save_placeholders",
 ]
 
 CREDENTIALS_FILE = str(_CREDENTIALS_PATH)
@@ -157,6 +160,33 @@ def plan_credentials(defs: Iterable[SecretDef], values: Mapping[str, str]) -> Cr
         out.append(Credential(name=d.name, placeholder=placeholder, hosts=tuple(d.hosts),
                               header=d.header, format=d.format, value=value))
     return CredentialSet(tuple(out), expected=bool(defs))
+
+
+PLACEHOLDERS_FILE = "placeholders.json"
+
+
+def save_placeholders(state_dir: Path, creds: CredentialSet) -> None:
+    """Keep what a restart needs to give the bundle the same credentials again, but no value: each
+    secret's placeholder (the agent holds it), hosts, header and format. Written at ``up``."""
+    if not creds:
+        return
+    rows = [{k: v for k, v in c.to_json().items() if k != "value"} for c in creds.credentials]
+    path = state_dir / PLACEHOLDERS_FILE
+    path.write_text(json.dumps({"version": 1, "credentials": rows}, indent=2) + "\n")
+    path.chmod(0o600)
+
+
+def restore_credentials(state_dir: Path, values: Mapping[str, str]) -> CredentialSet:
+    """The bottle's credentials as at ``up``, with ``values`` (name -> real value, resolved again from
+    the host) put back beside the placeholders the agent already holds. Empty when it had none."""
+    path = state_dir / PLACEHOLDERS_FILE
+    if not path.is_file():
+        return CredentialSet()
+    rows = json.loads(path.read_text())["credentials"]
+    creds = tuple(Credential(name=r["name"], placeholder=r["placeholder"], hosts=tuple(r["hosts"]),
+                             header=r["header"], format=r["format"], value=values[r["name"]])
+                  for r in rows if values.get(r["name"]))
+    return CredentialSet(creds, expected=True)
 
 
 def delivery_command(*, container: str, creds: CredentialSet, user: str | None = None) -> Command:

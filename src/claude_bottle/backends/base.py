@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from claude_bottle.manifest.model import AgentDef, BottleDef
     from claude_bottle.plan import CleanupPlan, CleanupReport
     from claude_bottle.runner import Runner
+    from claude_bottle.secrets import CredentialSet
 
 __all__ = [
     "ActiveBottle",
@@ -141,6 +142,10 @@ class ActiveBottle:
     # A problem the bottle reported about itself, with what to do (filled in by the core from the
     # bottle's state dir; backends leave it empty).
     problem: str = ""
+    # "running", or "stopped": its resources exist but do not all run (an agent that exited, a host
+    # reboot). A stopped bottle is still live: it holds the agent's work, cleanup spares it, and
+    # `down` saves its work first (or refuses while it cannot).
+    state: str = "running"
 
 
 class Progress(Protocol):
@@ -205,6 +210,14 @@ class Backend(abc.ABC):
     def exec_argv(self, *, slug: str, argv: list[str], interactive: bool) -> int:
         """Run ``argv`` in the agent as the agent user and return its exit status."""
         raise BottleError(f"the {self.NAME} backend cannot exec into bottles")
+
+    def start(self, *, slug: str, credentials: CredentialSet) -> None:
+        """Bring a stopped bottle (``ActiveBottle.state == "stopped"``) back: its sidecars first, with
+        ``credentials`` delivered again (the bundle's tmpfs lost them; the core rebuilt them with the
+        placeholders the agent holds), then the agent. Called by ``claude-bottle start``. Optional:
+        the default refuses, and the user can only ``down --discard`` such a bottle."""
+        raise BottleError(f"the {self.NAME} backend cannot start a stopped bottle",
+                          hint=f"`claude-bottle down {slug} --discard` removes it with its work")
 
     def logs(self, *, slug: str, follow: bool) -> int:
         """Stream the bottle's service logs to stdout; return an exit status."""

@@ -18,7 +18,21 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from claude_bottle.cli import attach, backends, build, cleanup, cp, down, exec_, fetch, info, list_, logs, up
+from claude_bottle.cli import (
+    attach,
+    backends,
+    build,
+    cleanup,
+    cp,
+    down,
+    exec_,
+    fetch,
+    info,
+    list_,
+    logs,
+    start,
+    up,
+)
 from claude_bottle.errors import BottleError
 
 __all__ = ["app", "main"]
@@ -105,6 +119,7 @@ app.command(
     context_settings={"allow_interspersed_args": False, "ignore_unknown_options": True},
 )(exec_.exec_command)
 app.command("attach", short_help="Open Claude Code in a running bottle.")(attach.attach)
+app.command("start", short_help="Start a stopped bottle again.")(start.start)
 app.command("logs", short_help="Service logs, or the egress decisions.")(logs.logs)
 app.command("cleanup", short_help="Remove what crashed bottles left behind.")(cleanup.cleanup)
 app.command("backends", short_help="Installed backends and what they need.")(backends.backends)

@@ -56,7 +56,8 @@ def note_restart(cfg: BundleConfig, *, marker: Path = STARTED_MARKER,
     if not (restarted and cfg.credentials and not credentials.exists()):
         return None
     problem = ("the sidecar bundle restarted and lost this bottle's credentials, so it refuses all "
-               f"traffic: run `claude-bottle down {cfg.slug}` and start a new bottle")
+               f"traffic: run `claude-bottle start {cfg.slug}` to give them again, or "
+               f"`claude-bottle down {cfg.slug}`")
     _say(problem)
     with contextlib.suppress(OSError):
         (Path(cfg.audit_log).parent / BUNDLE_PROBLEM_FILE).write_text(problem + "\n")

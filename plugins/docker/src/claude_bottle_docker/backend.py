@@ -21,14 +21,15 @@ from claude_bottle.errors import BottleError
 from claude_bottle.identity import Names
 from claude_bottle.plan import CleanupPlan, CleanupReport
 from claude_bottle.runner import Command
-from claude_bottle.secrets import plan_credentials
+from claude_bottle.secrets import CredentialSet, delivery_command, plan_credentials, save_placeholders
 from claude_bottle.state import list_state_dirs
 from claude_bottle.workspace import exclusions_from_data, workspace_notes
-from claude_bottle_docker import images
+from claude_bottle_docker import bundle as bundle_mod
+from claude_bottle_docker import images, provision
 from claude_bottle_docker.bundle import show_logs
 from claude_bottle_docker.cleanup import inventory, plan_items, remove_items, remove_slug
 from claude_bottle_docker.docker import DOCKER, is_running
-from claude_bottle_docker.launch import LaunchInputs, run_launch
+from claude_bottle_docker.launch import PROXY_PORT, LaunchInputs, run_launch
 from claude_bottle_docker.preflight import docker_problems, inspect_container, require_engine, server_version
 from claude_bottle_docker.prune import prune_images, report_prune
 from claude_bottle_docker.render import active_sidecars, literal_env, render_stage
@@ -144,6 +145,7 @@ class DockerBackend(Backend):
             inp = replace(inp, workspace=None, git_dir=spec.state_dir / "git",
                           git_clone=tuple(tuple(argv) for argv in clone))
         creds = plan_credentials(spec.bottle.secrets, secrets.credentials)
+        save_placeholders(spec.state_dir, creds)  # for `start`, should the bundle lose them
         # Placeholders are not secret, but they travel like secrets: off argv, out of `ps`.
         secret_env = {**{n: secrets.env[n] for n in inp.secret_env_names}, **creds.agent_env}
         inp = replace(inp, secret_env_names=tuple(sorted(secret_env)), home_files=claude_code.home_files(
@@ -155,6 +157,21 @@ class DockerBackend(Backend):
 
     def down(self, *, slug: str) -> CleanupReport:
         return remove_slug(self.runner, slug)
+
+    def start(self, *, slug: str, credentials: CredentialSet) -> None:
+        names = Names(slug)
+        require_engine(self.runner)
+        self.runner.run(Command((DOCKER, "start", names.bundle), timeout=60))
+        info = bundle_mod.inspect_bundle(self.runner, names.bundle)
+        egress_ip = info.ips.get(names.egress_net)
+        if not egress_ip:
+            raise BottleError(f"the sidecar bundle {names.bundle} has no address on {names.egress_net}")
+        bundle_mod.wait_ready(self.runner, names.bundle, host=egress_ip, port=PROXY_PORT)
+        if credentials:
+            self.runner.run(delivery_command(container=names.bundle, creds=credentials))
+        self.runner.run(Command((DOCKER, "start", names.agent), timeout=60))
+        # The bundle made a new CA when it started (one is never reused): the agent must trust it.
+        provision.install_ca(self.runner, names.agent, provision.fetch_bundle_ca(self.runner, names.bundle))
 
     def exec_argv(self, *, slug: str, argv: list[str], interactive: bool) -> int:
         agent = Names(slug).agent
@@ -189,14 +206,22 @@ class DockerBackend(Backend):
             require_engine(self.runner)  # "none live" is an answer only an engine that answers gives
             return []
         running: dict[str, set[str]] = {}
+        present: dict[str, set[str]] = {}
         for res in inventory(self.runner):
-            if res.kind == "container" and res.running:
-                running.setdefault(res.slug, set()).add(res.role)
+            if res.kind == "container":
+                present.setdefault(res.slug, set()).add(res.role)
+                if res.running:
+                    running.setdefault(res.slug, set()).add(res.role)
+        # Live and both containers running: running. Live with its agent container still there but not
+        # both running (an agent that exited, a reboot): stopped, and still listed, so cleanup spares
+        # the work inside it.
+        both = {"agent", "sidecars"}
         return [
             ActiveBottle(slug=m.slug, backend=self.NAME, agent=m.agent, started_at=m.started_at,
-                         services=m.services or ("egress",))
+                         services=m.services or ("egress",),
+                         state="running" if both <= running.get(m.slug, set()) else "stopped")
             for m in metas
-            if {"agent", "sidecars"} <= running.get(m.slug, set())
+            if "agent" in present.get(m.slug, set())
         ]
 
     def prepare_cleanup(self, *, protected: frozenset[str]) -> CleanupPlan:

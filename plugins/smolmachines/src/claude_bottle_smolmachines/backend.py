@@ -24,7 +24,7 @@ from claude_bottle.errors import BottleError
 from claude_bottle.identity import Names
 from claude_bottle.plan import CleanupItem, CleanupPlan, CleanupReport
 from claude_bottle.runner import Command
-from claude_bottle.secrets import plan_credentials
+from claude_bottle.secrets import plan_credentials, save_placeholders
 from claude_bottle.state import list_state_dirs
 from claude_bottle.workspace import exclusions_from_data, workspace_notes
 from claude_bottle_docker import images as docker_images
@@ -155,6 +155,7 @@ class SmolmachinesBackend(Backend):
         if missing:
             raise BottleError(f"no value for secret environment variable {missing[0]}")
         creds = plan_credentials(spec.bottle.secrets, secrets.credentials)
+        save_placeholders(spec.state_dir, creds)  # for `start`, should the bundle lose them
         # Placeholders are not secret, but they travel like secrets: by reference, never in argv.
         secret_env = {**{n: secrets.env[n] for n in env_names}, **creds.agent_env}
         workspace = data.get("workspace")
@@ -216,12 +217,15 @@ class SmolmachinesBackend(Backend):
             return []
         if self.engine is None:
             return []
-        machines = {m.slug for m in cleanup.our_machines(self.smolvm.ls()) if m.running and m.role == "agent"}
+        agents = [m for m in cleanup.our_machines(self.smolvm.ls()) if m.role == "agent"]
+        machines = {m.slug for m in agents if m.running}
         bundles = {r.slug for r in inventory(self.runner, backend=self.NAME)
                    if r.kind == "container" and r.running and r.role == "sidecars"}
+        # A live bottle whose machine exists but does not run with its bundle is stopped, not gone.
         return [ActiveBottle(slug=m.slug, backend=self.NAME, agent=m.agent, started_at=m.started_at,
-                             services=m.services or ("egress",))
-                for m in metas if m.slug in machines and m.slug in bundles]
+                             services=m.services or ("egress",),
+                             state="running" if m.slug in machines and m.slug in bundles else "stopped")
+                for m in metas if m.slug in {a.slug for a in agents}]
 
     def prepare_cleanup(self, *, protected: frozenset[str]) -> CleanupPlan:
         return CleanupPlan(tuple(self._items(protected=protected, home=str(self.settings.home))))

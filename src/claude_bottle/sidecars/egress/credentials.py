@@ -45,8 +45,8 @@ INJECTED = "claude-bottle.injected"  # flow metadata: (host, secret names) the p
 def missing_reason(slug: str) -> str:
     """What the agent (and the audit log) is told while the bottle's credentials are absent."""
     return ("this bottle's credentials are not in its egress proxy (the sidecar bundle restarted and "
-            "lost them, or they have not arrived yet), so nothing may leave; the user must run "
-            f"`claude-bottle down {slug}` on the host and start a new bottle")
+            "lost them, or they have not arrived yet), so nothing may leave; on the host the user can "
+            f"run `claude-bottle start {slug}` to give them again, or `claude-bottle down {slug}`")
 
 
 def request_parts(request: Any, host: str) -> RequestParts | None:
