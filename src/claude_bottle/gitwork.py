@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 __all__ = [
     "GATE_HOST",
     "GIT_MOUNT",
+    "FetchResult",
     "FetchedBranch",
     "GitWorkspace",
     "agent_clone_commands",
@@ -346,23 +347,73 @@ def _walk(root: Path) -> list[Path]:
 
 @dataclass(frozen=True)
 class FetchedBranch:
+    """One of the bottle's branches as ``fetch`` left it in the user's repository."""
+
     branch: str
     sha: str
     ok: bool
-    detail: str = ""
+    detail: str = ""                # why it was refused, and the fix (one line)
+    previous: str | None = None     # what the user's repository had under that name before (None: new)
+    commits: int | None = None      # commits it brought: since ``previous``, or since the user's HEAD
 
 
-def fetch_home(*, runner: Runner, state_dir: Path) -> tuple[FetchedBranch, ...]:
-    """Copy the mirror's ``claude/<slug>`` branches into the user's repository (refs and objects only)."""
+@dataclass(frozen=True)
+class FetchResult:
+    repo: str                       # the user's repository (where the branches were written)
+    branches: tuple[FetchedBranch, ...]
+
+
+def _rev(runner: Runner, repo: Path, ref: str) -> str | None:
+    found = _git(runner, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", cwd=repo, check=False)
+    return found or None
+
+
+def _count(runner: Runner, repo: Path, sha: str, since: str | None) -> int | None:
+    """Commits reachable from ``sha`` and not from ``since`` (all of them when ``since`` is None)."""
+    spec = (sha, "--not", since) if since else (sha,)
+    out = _git(runner, "rev-list", "--count", *spec, "--", cwd=repo, check=False)
+    return int(out) if out.isdigit() else None
+
+
+def _refusal(stderr: str, *, branch: str, slug: str, repo: Path) -> str:
+    """git's refusal of one branch as one line with the fix (git's own last line when it is none
+    we know)."""
+    again = f"then run `claude-bottle fetch {slug}` again"
+    if "non-fast-forward" in stderr:
+        return (f"your {branch} has commits the bottle's lacks (a non-fast-forward: git will not drop them); "
+                f"keep yours under another name (`git -C {repo} branch -m {branch} {branch}-mine`), {again}")
+    checked_out = re.search(r"checked out at '([^']*)'", stderr)
+    if checked_out:
+        where = checked_out.group(1)
+        return (f"{branch} is checked out in {where} and git will not move it under a working tree; switch "
+                f"that tree to another branch (e.g. `git -C {where} switch -`), {again}")
+    if ".lock" in stderr and "exists" in stderr.lower():
+        return f"another git command holds a lock in {repo}; when it has finished, {again}"
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    why = [ln for ln in lines if "rejected" in ln or "refusing" in ln or ln.startswith(("fatal", "error"))]
+    return (why or lines or ["git fetch failed"])[-1]
+
+
+def fetch_home(*, runner: Runner, state_dir: Path) -> FetchResult:
+    """Copy the mirror's ``claude/<slug>`` branches into the user's repository (refs and objects only).
+
+    A branch is only ever moved forward: git's refusals (a branch the user moved or checked out) come
+    back per branch as ``FetchedBranch.detail``, one line with the fix."""
+    slug = state_dir.name
     ws = load_workspace(state_dir)
     if ws is None:
         raise BottleError(
-            f"bottle {state_dir.name} has no git workspace",
-            hint=f"without git, copy files out with `claude-bottle cp {state_dir.name}:PATH DEST`")
+            f"bottle {slug} has no git workspace",
+            hint=f"without git, copy files out with `claude-bottle cp {slug}:PATH DEST`")
     repo, mirror = Path(ws.repo), state_dir / "git" / "mirror.git"
-    if not (repo / ".git").exists() and find_repo(runner, repo) is None:
-        raise BottleError(f"the repository {repo} is gone", hint="nothing to fetch into")
+    # is_dir first: git run in a directory that is gone fails as if git itself were missing.
+    if not repo.is_dir() or (not (repo / ".git").exists() and find_repo(runner, repo) is None):
+        raise BottleError(
+            f"the repository {repo} the bottle started from is gone",
+            hint=f"put it back there (or `git init {repo}`), then run `claude-bottle fetch {slug}` again; "
+                 f"the work is kept in {mirror}")
     refs = _read_mirror_refs(mirror, ws.branch)
+    head = _rev(runner, repo, "HEAD")
     results: list[FetchedBranch] = []
     with tempfile.TemporaryDirectory(prefix="claude-bottle-fetch-") as tmp:
         scratch = Path(tmp) / "scratch.git"
@@ -372,23 +423,31 @@ def fetch_home(*, runner: Runner, state_dir: Path) -> tuple[FetchedBranch, ...]:
         for ref, sha in sorted(refs.items()):
             branch = ref.removeprefix("refs/heads/")
             if not _ok(runner, "check-ref-format", "--branch", branch):
-                results.append(FetchedBranch(branch, sha, False, "not a valid branch name"))
+                results.append(FetchedBranch(branch, sha, False, "not a valid branch name; not fetched"))
                 continue
             if not _ok(runner, f"--git-dir={scratch}", "update-ref", ref, sha):
-                results.append(FetchedBranch(branch, sha, False, "objects missing from the mirror"))
+                results.append(FetchedBranch(
+                    branch, sha, False, f"the bottle's mirror lacks commit {sha[:12]}; it cannot be fetched"))
                 continue
+            previous = _rev(runner, repo, ref)
+            if previous == sha:  # git refuses even a no-op fetch into a checked-out branch
+                results.append(FetchedBranch(branch, sha, True, previous=previous, commits=0))
+                continue
+            # LC_ALL=C: the refusals are read from git's messages, which are translated otherwise.
             res = runner.run(Command(
                 ("git", *_SAFE, "-c", "transfer.fsckObjects=true", "fetch", "--no-tags",
                  "--no-write-fetch-head", "--no-recurse-submodules", str(scratch), f"{ref}:{ref}"),
-                env=_GIT_ENV, cwd=repo, check=False))
-            lines = [ln.strip() for ln in res.stderr.splitlines() if ln.strip()]
-            why = [ln for ln in lines if "rejected" in ln or "refusing" in ln or ln.startswith("fatal")]
-            detail = "" if res.ok else (why or lines or ["failed"])[-1]
-            results.append(FetchedBranch(branch, sha, res.ok, detail))
-    return tuple(results)
+                env={**_GIT_ENV, "LC_ALL": "C"}, cwd=repo, check=False))
+            if not res.ok:
+                detail = _refusal(res.stderr, branch=branch, slug=slug, repo=repo)
+                results.append(FetchedBranch(branch, sha, False, detail, previous=previous))
+                continue
+            commits = _count(runner, repo, sha, previous or head)
+            results.append(FetchedBranch(branch, sha, True, previous=previous, commits=commits))
+    return FetchResult(str(repo), tuple(results))
 
 
-def fetch_slug(slug: str, *, settings: Settings, runner: Runner) -> tuple[FetchedBranch, ...]:
+def fetch_slug(slug: str, *, settings: Settings, runner: Runner) -> FetchResult:
     """``claude-bottle fetch SLUG``: :func:`fetch_home` on the bottle's state dir, with the checks."""
     if not is_slug(slug):
         raise BottleError(f"{slug!r} is not a bottle slug", hint="see claude-bottle list")

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
     from claude_bottle.backends.base import ActiveBottle, BottlePlan, BottleSpec
     from claude_bottle.backends.registry import BackendStatus
+    from claude_bottle.gitwork import FetchedBranch, FetchResult
     from claude_bottle.plan import CleanupItem, CleanupPlan, CleanupReport
 
 __all__ = [
@@ -46,6 +47,8 @@ __all__ = [
     "egress_table",
     "err",
     "error",
+    "fetch_json",
+    "fetched_line",
     "format_age",
     "hosts_summary",
     "is_interactive",
@@ -316,6 +319,34 @@ def backends_json(statuses: Sequence[BackendStatus]) -> list[dict[str, object]]:
         }
         for st in statuses
     ]
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def fetched_line(branch: FetchedBranch) -> str:
+    """A branch ``fetch`` wrote: where it points now and the commits it brought."""
+    if branch.previous == branch.sha:
+        what = "already up to date"
+    elif branch.previous is None:
+        ahead = "" if branch.commits is None else f", {_count(branch.commits, 'commit')} ahead of your HEAD"
+        what = f"new branch{ahead}"
+    else:
+        brought = "moved" if branch.commits is None else _count(branch.commits, "new commit")
+        what = f"{brought} since {branch.previous[:12]}"
+    return f"{branch.branch} -> {branch.sha[:12]} ({what})"
+
+
+def fetch_json(result: FetchResult) -> dict[str, object]:
+    return {
+        "repository": result.repo,
+        "branches": [
+            {"branch": b.branch, "sha": b.sha, "previous": b.previous, "commits": b.commits, "ok": b.ok,
+             "detail": b.detail or None}
+            for b in result.branches
+        ],
+    }
 
 
 def format_age(seconds: float) -> str:

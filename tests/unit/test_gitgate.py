@@ -167,7 +167,7 @@ def test_push_to_own_branch_arrives_home_after_fetch(make_session) -> None:
     before = snapshot(s.user)
     s.commit("work.txt", "agent work\n")
     assert s.agent_git("push", "-q", "origin", f"claude/{SLUG}").returncode == 0
-    results = gitwork.fetch_home(runner=SubprocessRunner(), state_dir=s.state)
+    results = gitwork.fetch_home(runner=SubprocessRunner(), state_dir=s.state).branches
     assert [(r.branch, r.ok) for r in results] == [(f"claude/{SLUG}", True)]
     shown = git("show", f"claude/{SLUG}:work.txt", cwd=s.user).stdout
     assert shown == "agent work\n"
@@ -196,7 +196,7 @@ def test_a_plain_push_and_branches_below_the_agents_own_arrive_home(make_session
     s.commit("b.txt", "b\n")
     below = s.agent_git("push", "-q", "origin", f"HEAD:claude/{SLUG}-wip")
     assert below.returncode == 0, below.stderr
-    results = gitwork.fetch_home(runner=SubprocessRunner(), state_dir=s.state)
+    results = gitwork.fetch_home(runner=SubprocessRunner(), state_dir=s.state).branches
     assert sorted(r.branch for r in results if r.ok) == [f"claude/{SLUG}", f"claude/{SLUG}-wip"]
 
 
@@ -207,7 +207,7 @@ def test_branches_below_the_agents_own_can_be_pushed_when_it_has_none(make_sessi
     s.commit("c.txt", "c\n")
     res = s.agent_git("push", "-q", "origin", f"HEAD:claude/{SLUG}/fix-tests")
     assert res.returncode == 0, res.stderr
-    results = gitwork.fetch_home(runner=SubprocessRunner(), state_dir=s.state)
+    results = gitwork.fetch_home(runner=SubprocessRunner(), state_dir=s.state).branches
     assert [(r.branch, r.ok) for r in results] == [(f"claude/{SLUG}/fix-tests", True)]
 
 

@@ -138,7 +138,7 @@ def test_fetch_runs_nothing_from_a_tampered_mirror(tmp_path: Path, repo: Path) -
         )
     # a ref that is a symlink to a host file, and a ref outside the bottle's branch
     (mirror / "refs" / "heads" / "claude" / f"{SLUG}-x").symlink_to("/etc/hostname")
-    results = gitwork.fetch_home(runner=RUNNER, state_dir=state)
+    results = gitwork.fetch_home(runner=RUNNER, state_dir=state).branches
     assert [(r.branch, r.ok) for r in results] == [(f"claude/{SLUG}", True)]
     assert not marker.exists()
     assert git("rev-parse", f"claude/{SLUG}", cwd=repo).strip() == new
@@ -155,18 +155,18 @@ def test_fetch_refuses_a_checked_out_branch_and_a_rewrite(tmp_path: Path, repo: 
     mirror = Path(ws.mirror)
     first = mirror_commit(mirror, ws.base, "one\n")
     git(f"--git-dir={mirror}", "update-ref", BRANCH, first)
-    assert all(r.ok for r in gitwork.fetch_home(runner=RUNNER, state_dir=state))
+    assert all(r.ok for r in gitwork.fetch_home(runner=RUNNER, state_dir=state).branches)
     # the user now works on that branch: fetch must not move it under their working tree
     git("checkout", "-q", f"claude/{SLUG}", cwd=repo)
     second = mirror_commit(mirror, first, "two\n")
     git(f"--git-dir={mirror}", "update-ref", BRANCH, second)
-    (result,) = gitwork.fetch_home(runner=RUNNER, state_dir=state)
+    (result,) = gitwork.fetch_home(runner=RUNNER, state_dir=state).branches
     assert not result.ok and "checked out" in result.detail
     git("checkout", "-q", "main", cwd=repo)
     # a branch rewritten in the mirror is not forced over the user's copy
     other = mirror_commit(mirror, ws.base, "rewritten\n")
     git(f"--git-dir={mirror}", "update-ref", BRANCH, other)
-    (result,) = gitwork.fetch_home(runner=RUNNER, state_dir=state)
+    (result,) = gitwork.fetch_home(runner=RUNNER, state_dir=state).branches
     assert not result.ok and "non-fast-forward" in result.detail
     assert git("rev-parse", f"claude/{SLUG}", cwd=repo).strip() == first
 
@@ -297,3 +297,66 @@ def test_gate_credentials_are_stored_only_on_a_tmpfs(tmp_path: Path) -> None:
             creds.store({"../x": {"kind": "token", "value": "v"}}, shm / "git")
     finally:
         shutil.rmtree(shm, ignore_errors=True)
+
+
+# -- what fetch says: the repository, each branch's new commits, git's refusals with their fix ---------
+def test_fetch_names_the_repository_and_counts_new_commits(tmp_path: Path, repo: Path) -> None:
+    state = tmp_path / SLUG
+    ws = gitwork.prepare_workspace(runner=RUNNER, spec=spec(repo, state), state_dir=state)
+    assert ws is not None
+    mirror = Path(ws.mirror)
+    # the user moves on meanwhile: a new branch counts against their HEAD, not against where it began
+    (repo / "b.txt").write_text("b\n")
+    git("add", ".", cwd=repo)
+    git("commit", "-qm", "user", cwd=repo)
+    one = mirror_commit(mirror, ws.base, "one\n")
+    two = mirror_commit(mirror, one, "two\n")
+    git(f"--git-dir={mirror}", "update-ref", BRANCH, two)
+    result = gitwork.fetch_home(runner=RUNNER, state_dir=state)
+    assert result.repo == str(repo)
+    assert result.branches == (gitwork.FetchedBranch(f"claude/{SLUG}", two, True, commits=2),)
+    three = mirror_commit(mirror, two, "three\n")
+    git(f"--git-dir={mirror}", "update-ref", BRANCH, three)
+    (branch,) = gitwork.fetch_home(runner=RUNNER, state_dir=state).branches
+    assert (branch.ok, branch.previous, branch.commits) == (True, two, 1)
+    # nothing new, with the branch checked out: git would refuse even this no-op, fetch does not ask it
+    git("checkout", "-q", f"claude/{SLUG}", cwd=repo)
+    (branch,) = gitwork.fetch_home(runner=RUNNER, state_dir=state).branches
+    assert (branch.ok, branch.previous, branch.commits, branch.detail) == (True, three, 0, "")
+
+
+def test_fetch_turns_refusals_into_one_line_with_the_fix(tmp_path: Path, repo: Path) -> None:
+    state = tmp_path / SLUG
+    ws = gitwork.prepare_workspace(runner=RUNNER, spec=spec(repo, state), state_dir=state)
+    assert ws is not None
+    mirror = Path(ws.mirror)
+    first = mirror_commit(mirror, ws.base, "one\n")
+    git(f"--git-dir={mirror}", "update-ref", BRANCH, first)
+    gitwork.fetch_home(runner=RUNNER, state_dir=state)
+    # the user commits on their copy of the branch; then the agent pushes more to its own
+    git("checkout", "-q", f"claude/{SLUG}", cwd=repo)
+    (repo / "mine.txt").write_text("mine\n")
+    git("add", ".", cwd=repo)
+    git("commit", "-qm", "mine", cwd=repo)
+    mine = git("rev-parse", "HEAD", cwd=repo).strip()
+    git(f"--git-dir={mirror}", "update-ref", BRANCH, mirror_commit(mirror, first, "two\n"))
+    (branch,) = gitwork.fetch_home(runner=RUNNER, state_dir=state).branches
+    assert not branch.ok and branch.previous == mine and branch.commits is None
+    assert "checked out in" in branch.detail and f"git -C {repo} switch -" in branch.detail
+    assert branch.detail.endswith(f"then run `claude-bottle fetch {SLUG}` again")
+    git("checkout", "-q", "main", cwd=repo)
+    (branch,) = gitwork.fetch_home(runner=RUNNER, state_dir=state).branches
+    assert not branch.ok and "non-fast-forward" in branch.detail
+    assert f"git -C {repo} branch -m claude/{SLUG} claude/{SLUG}-mine" in branch.detail
+    assert "\n" not in branch.detail and git("rev-parse", f"claude/{SLUG}", cwd=repo).strip() == mine
+
+
+def test_fetch_into_a_repository_that_is_gone(tmp_path: Path, repo: Path) -> None:
+    state = tmp_path / SLUG
+    assert gitwork.prepare_workspace(runner=RUNNER, spec=spec(repo, state), state_dir=state) is not None
+    shutil.rmtree(repo)
+    with pytest.raises(BottleError) as caught:
+        gitwork.fetch_home(runner=RUNNER, state_dir=state)
+    assert f"the repository {repo} the bottle started from is gone" in caught.value.message
+    assert f"claude-bottle fetch {SLUG}" in str(caught.value.hint)
+    assert str(state / "git" / "mirror.git") in str(caught.value.hint)

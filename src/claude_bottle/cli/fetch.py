@@ -11,6 +11,9 @@ __all__ = ["fetch"]
 
 def fetch(
     slug: Annotated[str, typer.Argument(help="The bottle (see claude-bottle list).")],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the repository and branches as JSON.")
+    ] = False,
 ) -> None:
     """Copy the branches the bottle pushed (claude/SLUG) into your repository. Refs only: your working
     tree, index, config and hooks are never touched. Works after `down` while the state dir exists."""
@@ -19,13 +22,16 @@ def fetch(
 
     settings, runner = context()
     lifecycle.check_slug(slug, settings=settings)
-    results = gitwork.fetch_slug(slug, settings=settings, runner=runner)
-    if not results:
+    result = gitwork.fetch_slug(slug, settings=settings, runner=runner)
+    if not result.branches:
         ui.note(f"bottle {slug} has not pushed any claude/{slug} branch yet")
-    for result in results:
-        if result.ok:
-            ui.say(f"{result.branch} -> {result.sha[:12]}")
-        else:
-            ui.error(f"{result.branch}: {result.detail}")
-    if any(not r.ok for r in results):
+    if as_json:
+        ui.print_json(ui.fetch_json(result))
+    elif any(b.ok for b in result.branches):
+        ui.say(f"fetched into {result.repo}:")
+        for branch in (b for b in result.branches if b.ok):
+            ui.say(f"  {ui.fetched_line(branch)}")
+    for branch in (b for b in result.branches if not b.ok):
+        ui.error(f"{branch.branch} not fetched: {branch.detail}")
+    if any(not b.ok for b in result.branches):
         raise typer.Exit(1)
