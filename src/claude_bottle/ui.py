@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from claude_bottle.backends.base import ActiveBottle, BottlePlan, BottleSpec
     from claude_bottle.backends.registry import BackendStatus
     from claude_bottle.gitwork import FetchedBranch, FetchResult
+    from claude_bottle.lifecycle import DownResult
     from claude_bottle.plan import CleanupItem, CleanupPlan, CleanupReport
 
 __all__ = [
@@ -40,9 +41,12 @@ __all__ = [
     "ask_secret",
     "backends_json",
     "backends_table",
+    "build_json",
+    "build_lines",
     "cleanup_json",
     "cleanup_table",
     "confirm",
+    "down_json",
     "egress_line",
     "egress_table",
     "err",
@@ -347,6 +351,63 @@ def fetch_json(result: FetchResult) -> dict[str, object]:
             for b in result.branches
         ],
     }
+
+
+def down_json(result: DownResult, *, state_left: bool, discard: bool = False) -> dict[str, object]:
+    """One bottle ``down`` handled. ``state_left``: its state dir still exists afterwards."""
+    failed = result.report.failed
+    if result.state_removed:
+        state, why = "removed", "--discard" if discard else "no unfetched work in it"
+    elif not state_left:
+        state, why = "none", "there was no state dir"
+    elif result.preserved:
+        state, why = "kept", "it holds a .preserve file"
+    elif result.error:
+        state, why = "kept", "the bottle was not removed (see error)"
+    elif failed:
+        state, why = "kept", "some of the bottle's resources were not removed"
+    else:
+        state, why = "kept", "branches not fetched yet (see warnings)"
+    return {
+        "slug": result.slug,
+        "ok": result.ok,
+        "found": result.found,
+        "removed": len(result.report.outcomes) - len(failed),
+        "failed": [{"kind": o.item.kind, "name": o.item.ident, "error": o.error} for o in failed],
+        "state": state,
+        "state_reason": why,
+        "warnings": list(result.warnings),
+        "error": result.error or None,
+    }
+
+
+def _images(timings: Sequence[Timing], refs: Sequence[tuple[str, str]],
+            ) -> list[tuple[str | None, str, Timing | None]]:
+    # A backend times each image it builds as a phase named "build IMAGE"; an image it returned
+    # without such a phase was already there.
+    built = {t.name.removeprefix("build "): t for t in timings if t.name.startswith("build ")}
+    rows: list[tuple[str | None, str, Timing | None]] = [(r, ref, built.pop(ref, None)) for r, ref in refs]
+    return rows + [(None, ref, t) for ref, t in built.items()]
+
+
+def build_lines(timings: Sequence[Timing], refs: Sequence[tuple[str, str]] = ()) -> list[str]:
+    """One line per image ``build`` built or found (``refs``: the ``(role, image)`` the backend returned)."""
+    lines = []
+    for role, ref, t in _images(timings, refs):
+        name = f"{role} image {ref}" if role else ref
+        lines.append(f"{name}: already present" if t is None else
+                     f"{name}: {'built' if t.ok else 'failed'} in {t.seconds:.1f}s")
+    return lines
+
+
+def build_json(backend: str, timings: Sequence[Timing], refs: Sequence[tuple[str, str]] = (), *,
+               pruned: bool = False) -> dict[str, object]:
+    images = [
+        {"role": role, "image": ref, "status": "found" if t is None else ("built" if t.ok else "failed"),
+         "seconds": None if t is None else round(t.seconds, 3)}
+        for role, ref, t in _images(timings, refs)
+    ]
+    return {"backend": backend, "images": images, "pruned": pruned, "phases": timings_json(timings)}
 
 
 def format_age(seconds: float) -> str:

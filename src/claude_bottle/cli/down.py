@@ -12,7 +12,9 @@ if TYPE_CHECKING:
 __all__ = ["down"]
 
 
-def _report(result: DownResult) -> bool:
+def _report(result: DownResult, *, as_json: bool) -> bool:
+    """Warnings and errors on stderr; the outcome on stdout unless ``as_json`` (then the caller
+    prints every bottle's JSON at once)."""
     from claude_bottle import ui
 
     for warning in result.warnings:
@@ -20,11 +22,17 @@ def _report(result: DownResult) -> bool:
     if result.error:
         ui.error(result.error)
         return False
+    if not result.ok and as_json:
+        ui.error(f"bottle {result.slug} was not fully removed (see its \"failed\" list); "
+                 f"retry with `claude-bottle down {result.slug}`")
+        return False
     if not result.ok:
         ui.out().print(ui.report_table(result.report))
         ui.error(f"bottle {result.slug} was not fully removed; see above, then retry")
         return False
-    if not result.found:
+    if as_json:
+        pass
+    elif not result.found:
         ui.say(f"nothing to remove for {result.slug}")
     else:
         kept = "; state dir kept (.preserve)" if result.preserved else ""
@@ -40,6 +48,7 @@ def down(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     discard: Annotated[bool, typer.Option(
         "--discard", help="Drop the agent's unsaved and unfetched work instead of keeping it.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print each bottle's outcome as JSON.")] = False,
 ) -> None:
     """Remove bottle SLUG (its containers, networks, machine and state dir), or every live one."""
     from claude_bottle import lifecycle, ui
@@ -54,18 +63,27 @@ def down(
         meta = StateDir(settings.state_root / slug).read()
         if meta is not None and meta.live and not ui.confirm(f"take down live bottle {slug}?", yes=yes):
             raise typer.Exit(1)
-        result = lifecycle.down(slug, settings=settings, runner=runner, discard=discard)
-        raise typer.Exit(0 if _report(result) else 1)
-    listing = lifecycle.list_active(settings=settings, runner=runner)
-    for warning in listing.warnings:
-        ui.warn(warning)
-    if not listing.bottles:
-        ui.say("no live bottles")
-        return
-    question = f"take down {len(listing.bottles)} live bottles?"
-    if not ui.confirm(question, yes=yes, context=ui.active_table(listing.bottles)):
-        raise typer.Exit(1)
-    results = [lifecycle.down(b.slug, settings=settings, runner=runner, discard=discard)
-               for b in listing.bottles]
-    # A backend that could not list its bottles may hold live ones still: not "every live one" then.
-    raise typer.Exit(0 if all([_report(r) for r in results]) and not listing.failed else 1)
+        slugs = [slug]
+        failed = False
+    else:
+        listing = lifecycle.list_active(settings=settings, runner=runner)
+        for warning in listing.warnings:
+            ui.warn(warning)
+        slugs = [b.slug for b in listing.bottles]
+        # A backend that could not list its bottles may hold live ones still: not "every live one" then.
+        failed = bool(listing.failed)
+        if not slugs:
+            if as_json:
+                ui.print_json([])
+            else:
+                ui.say("no live bottles")
+            return
+        question = f"take down {len(slugs)} live bottles?"
+        if not ui.confirm(question, yes=yes, context=ui.active_table(listing.bottles)):
+            raise typer.Exit(1)
+    results = [lifecycle.down(s, settings=settings, runner=runner, discard=discard) for s in slugs]
+    ok = all([_report(r, as_json=as_json) for r in results])
+    if as_json:
+        ui.print_json([ui.down_json(r, state_left=(settings.state_root / r.slug).is_dir(), discard=discard)
+                       for r in results])
+    raise typer.Exit(0 if ok and not failed else 1)
