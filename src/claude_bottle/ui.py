@@ -212,8 +212,9 @@ def plan_rows(plan: BottlePlan) -> list[tuple[str, str]]:
     return rows + [(str(k), str(v)) for k, v in plan.details]
 
 
-def spec_table(spec: BottleSpec, backend: str) -> Table:
-    """What ``up`` is about to start, shown before it asks (and before any secret is asked for)."""
+def spec_table(spec: BottleSpec, backend: str, *, warnings: Sequence[str] = ()) -> Table:
+    """What ``up`` is about to start, shown before it asks (and before any secret is asked for),
+    with a row for each of ``warnings`` (such as no Claude Code credential reaching the bottle)."""
     bottle = spec.bottle
     secrets = [f"{s.name} -> {', '.join(s.hosts)}" for s in bottle.secrets]
     rows = [
@@ -225,7 +226,10 @@ def spec_table(spec: BottleSpec, backend: str) -> Table:
         ("workspace", f"copy of {spec.cwd}" if spec.workspace else "none"),
         ("state dir", str(spec.state_dir)),
     ]
-    return _kv_table(rows, title=f"bottle {spec.slug}")
+    table = _kv_table(rows, title=f"bottle {spec.slug}")
+    for text in warnings:
+        table.add_row(Text("warning", style="bold yellow"), Text(_inert(text), style="yellow"))
+    return table
 
 
 def plan_table(plan: BottlePlan) -> Table:

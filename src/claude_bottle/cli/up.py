@@ -7,26 +7,56 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from claude_bottle.backends.base import Bottle, BottlePlan, BottleSpec
     from claude_bottle.lifecycle import UpResult
 
 __all__ = ["up"]
 
+# Claude Code signs in with either; the built-in bottle declares both as optional secrets.
+_CREDENTIALS = ("ANTHROPIC_API_KEY", "CLAUDE_CODE_OAUTH_TOKEN")
+
+
+def _credential_warning(spec: BottleSpec, environ: Mapping[str, str]) -> str:
+    """Why no Claude Code credential will reach the bottle ("" when one will): the bottle declares
+    neither credential, or every source it reads them from is a host variable that is not set."""
+    from claude_bottle.manifest.model import EnvKind
+
+    sources = [s.source for s in spec.bottle.secrets if s.name in _CREDENTIALS]
+    # A plain env entry of the same name reaches the agent too (a literal, or read from the host).
+    sources += [v for env in (spec.bottle.env, spec.agent.env) for k, v in env.items() if k in _CREDENTIALS]
+    if not sources:
+        bottle = f"bottle {spec.bottle.name} ({spec.bottle.source})"
+        return f"no Claude Code credential will reach the bottle: {bottle} declares neither " + (
+            f"{' nor '.join(_CREDENTIALS)}; add one to its secrets")
+    if any(v.kind is not EnvKind.HOST or environ.get(v.raw) for v in sources):
+        return ""
+    unset = sorted({v.raw for v in sources})
+    what = unset[0] + " is" if len(unset) == 1 else " and ".join(unset) + " are"
+    return (f"no Claude Code credential will reach the bottle: {what} not set on this host; export "
+            f"{'it' if len(unset) == 1 else 'one'} (an API key, or the token from `claude setup-token`) "
+            "and run up again")
+
 
 class _Hooks:
     """``lifecycle.UpHooks`` on the terminal."""
 
-    def __init__(self, *, yes: bool, as_json: bool) -> None:
+    def __init__(self, *, yes: bool, as_json: bool, environ: Mapping[str, str]) -> None:
         from claude_bottle import ui
 
-        self.ui, self.yes, self.as_json = ui, yes, as_json
+        self.ui, self.yes, self.as_json, self.environ = ui, yes, as_json, environ
         self.progress = ui.ConsoleProgress()
 
     def warn(self, text: str) -> None:
         self.ui.warn(text)
 
     def confirm(self, spec: BottleSpec, backend: str) -> bool:
-        return self.ui.confirm("start this bottle?", yes=self.yes, context=self.ui.spec_table(spec, backend))
+        warning = _credential_warning(spec, self.environ)
+        if warning and self.yes:  # --yes shows no table: the warning still has to be seen
+            self.ui.warn(warning)
+        table = self.ui.spec_table(spec, backend, warnings=(warning,) if warning else ())
+        return self.ui.confirm("start this bottle?", yes=self.yes, context=table)
 
     def ask_secret(self, prompt: str) -> str:
         return self.ui.ask_secret(prompt)
@@ -94,7 +124,7 @@ def up(  # keyword-only: Typer passes every parameter by name
     from claude_bottle.cli.common import context
 
     settings, runner = context()
-    hooks = _Hooks(yes=yes, as_json=as_json)
+    hooks = _Hooks(yes=yes, as_json=as_json, environ=os.environ)
     request = lifecycle.UpRequest(
         cwd=Path.cwd(), agent=agent, backend=backend, dry_run=dry_run, detach=detach, keep=keep,
         workspace=workspace, with_uncommitted=with_uncommitted,
