@@ -83,9 +83,9 @@ def _unfetched(runner: Runner, state: StateDir) -> str:
     return f"; unfetched {', '.join(branches)} (claude-bottle fetch {state.slug})" if branches else ""
 
 
-def _state_dir_items(
+def _state_dir_items(  # noqa: PLR0917 - one private caller, the survey's own state
     settings: Settings, runner: Runner, metas: Mapping[str, Metadata | None], protected: set[str],
-    failed: set[str],
+    failed: set[str], warnings: list[str],
 ) -> list[CleanupItem]:
     items = []
     now = time.time()
@@ -106,7 +106,12 @@ def _state_dir_items(
             continue  # its backend could not tell us what belongs to it: keep its records
         else:
             why = "bottle no longer running" if meta.live else "up did not finish"
-        detail = f"{state.slug}: {why}{_unfetched(runner, state)}"
+        unfetched = _unfetched(runner, state)
+        if unfetched:
+            # The agent's work lives only here until fetch: cleanup never removes it (down --discard does).
+            warnings.append(f"kept {state.path}{unfetched}, or `claude-bottle down {state.slug} --discard`")
+            continue
+        detail = f"{state.slug}: {why}"
         items.append(CleanupItem(CORE, STATE_DIR, str(state.path), detail, slug=state.slug))
     return items
 
@@ -131,7 +136,7 @@ def survey(*, settings: Settings, runner: Runner) -> CleanupSurvey:
             failed.add(name)
             failures[name] = exc
             warnings.append(f"backend {name} could not plan its cleanup ({exc}); nothing of it is removed")
-    plans.append(CleanupPlan(tuple(_state_dir_items(settings, runner, metas, protected, failed))))
+    plans.append(CleanupPlan(tuple(_state_dir_items(settings, runner, metas, protected, failed, warnings))))
     plan = CleanupPlan.merge(plans)
     if failures and not plan:
         raise backend_failure("cannot plan the cleanup", failures)

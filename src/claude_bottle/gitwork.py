@@ -322,14 +322,16 @@ def _read_mirror_refs(mirror: Path, branch: str) -> dict[str, str]:
             if len(parts) == 2 and _SHA.match(parts[0]):
                 refs[parts[1].strip()] = parts[0]
     heads = mirror / "refs" / "heads"
-    for path in (heads / branch, *_walk(heads / branch), heads / wip_branch_of(branch)):
+    saved = heads / f"{branch}-saved"
+    for path in (heads / branch, *_walk(heads / branch), heads / wip_branch_of(branch), *_walk(saved)):
         if path.is_file() and not path.is_symlink():
             sha = path.read_text(errors="replace").strip()
             if _SHA.match(sha):
                 refs[f"refs/{path.relative_to(mirror / 'refs').as_posix()}"] = sha
     prefix = f"refs/heads/{branch}"
     wip = f"refs/heads/{wip_branch_of(branch)}"
-    return {ref: sha for ref, sha in refs.items() if ref in (prefix, wip) or ref.startswith(prefix + "/")}
+    return {ref: sha for ref, sha in refs.items()
+            if ref in (prefix, wip) or ref.startswith((prefix + "/", prefix + "-saved/"))}
 
 
 def wip_branch_of(branch: str) -> str:

@@ -293,6 +293,15 @@ def _failed_down(backend: Backend, slug: str, exc: BottleError) -> CleanupReport
     return CleanupReport((CleanupOutcome(item, ok=False, error=str(exc)),))
 
 
+def _present(backend: Backend, slug: str) -> bool:
+    """Whether the bottle's agent still exists (running or stopped): only then is there work in it to
+    save. An engine that cannot answer counts as present, so ``down`` stops rather than guesses."""
+    try:
+        return any(a.slug == slug for a in backend.enumerate_active())
+    except BottleError:
+        return True
+
+
 def _save_work(backend: Backend, slug: str, state: StateDir) -> str:
     """Push the agent's unpushed commits and its uncommitted work to the gate (:mod:`.worksave`).
     Returns why the bottle must be kept ("" when the work is safe or there is none to save)."""
@@ -321,7 +330,7 @@ def down(slug: str, *, settings: Settings, runner: Runner, discard: bool = False
         source = str(state.metadata_path)
         made_by = registry.get_backend(meta.backend, runner=runner, settings=settings, source=source)
         backends = {meta.backend: made_by}
-        if meta.live and not discard:
+        if meta.live and not discard and _present(made_by, slug):
             kept = _save_work(made_by, slug, state)
             if kept:
                 return DownResult(slug, error=kept)

@@ -4,7 +4,8 @@ Before ``down`` (and the end of an ``up`` session, and ``down --all``) removes a
 is a git clone, :data:`SAVE_SCRIPT` runs in it as the agent user:
 
 * every local branch with commits the gate lacks is pushed: the agent's own ``claude/<slug>`` and
-  ``claude/<slug>/*`` under their names, any other local branch ``b`` as ``claude/<slug>/b``;
+  ``claude/<slug>/*`` under their names, any other local branch ``b`` as ``claude/<slug>/b``; one that
+  cannot go there (it diverged from the gate's branch of that name) goes to ``claude/<slug>-saved/b``;
 * uncommitted and untracked changes (not ignored files) become one commit on ``claude/<slug>-wip``,
   built with a scratch index so the agent's own index and HEAD are untouched.
 
@@ -40,6 +41,9 @@ for b in $(git for-each-ref --format='%(refname:short)' refs/heads/); do
   [ "$(git rev-list --count "$b" --not --remotes="$gate" 2>/dev/null || echo 1)" = 0 ] && continue
   if git push --quiet "$gate" "refs/heads/$b:refs/heads/$target" 2>/tmp/.claude-bottle-push.err; then
     saved="$saved $target"
+  elif git push --quiet --force "$gate" "refs/heads/$b:refs/heads/$own-saved/$b" \
+       2>>/tmp/.claude-bottle-push.err; then
+    saved="$saved $own-saved/$b"  # diverged from what the gate holds under that name: kept beside it
   else
     failed=1; say "could not push $b to $target: $(tail -n 3 /tmp/.claude-bottle-push.err | tr '\n' ' ')"
   fi

@@ -258,9 +258,12 @@ def test_broken_backend_does_not_break_cleanup(cli, monkeypatch, flag):
     assert "warning: backend broken (?) is broken and was skipped: ModuleNotFoundError" in result.stderr
 
 
-def test_unfetched_work_is_named_in_the_plan(cli, fake, cb_home, monkeypatch):
-    """The git side (what counts as unfetched) is tested in test_gitwork; here: that cleanup says so."""
+def test_unfetched_work_is_never_cleaned_up_and_says_how_to_get_it(cli, fake, cb_home, monkeypatch):
+    """The git side (what counts as unfetched) is tested in test_gitwork; here: cleanup keeps the state
+    dir holding it (issue 9: only `down --discard` drops the agent's work) and says what to do."""
     slug = orphan(cli)
     monkeypatch.setattr(gitwork, "unfetched_branches", lambda *, runner, state_dir: [f"claude/{slug}"])
-    (item,) = survey().plan.for_backend("core").items
-    assert item.detail == f"{slug}: up did not finish; unfetched claude/{slug} (claude-bottle fetch {slug})"
+    found = survey()
+    assert found.plan.for_backend("core").items == ()
+    assert any(f"unfetched claude/{slug} (claude-bottle fetch {slug})" in w
+               and f"claude-bottle down {slug} --discard" in w for w in found.warnings), found.warnings

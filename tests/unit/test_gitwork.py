@@ -224,7 +224,8 @@ def test_gate_config_expands_slug_patterns_and_holds_no_secret() -> None:
         ),
     )
     config = gitwork.gate_config(slug=SLUG, bottle=bottle)
-    assert config.push == (f"claude/{SLUG}", f"claude/{SLUG}/*", f"claude/{SLUG}-wip", f"feature/{SLUG}-*")
+    assert config.push == (f"claude/{SLUG}", f"claude/{SLUG}/*", f"claude/{SLUG}-wip",
+                           f"claude/{SLUG}-saved/*", f"feature/{SLUG}-*")
     assert config.remotes[0].credential == "token" and "GH_TOKEN" not in config.dumps()
     creds = gitwork.gate_credentials(bottle=bottle, environ={"GH_TOKEN": "ghp_secretvalue123"})
     assert creds == {"gh": {"kind": "token", "value": "ghp_secretvalue123"}}

@@ -44,8 +44,9 @@ def remote_kind(url: str) -> str:
 
 
 def default_push_patterns(slug: str) -> tuple[str, ...]:
-    # The agent's branch, branches below it, and the work-in-progress branch saved when it ends.
-    return (f"claude/{slug}", f"claude/{slug}/*", f"claude/{slug}-wip")
+    # The agent's branch, branches below it, and what is saved when it ends: the work in progress, and
+    # branches that diverged from the gate's (claude_bottle.worksave).
+    return (f"claude/{slug}", f"claude/{slug}/*", f"claude/{slug}-wip", f"claude/{slug}-saved/*")
 
 
 def branch_matches(ref: str, patterns: tuple[str, ...] | list[str]) -> bool:
