@@ -134,4 +134,4 @@ def test_claude_code_opens_at_its_prompt_answers_and_exits(env: Env, standins: S
         if term is not None:
             term.close()
         docker("network", "disconnect", "--force", standins.network, bottle.bundle, check=False)
-        env.cli("down", bottle.slug, "--yes", check=False)
+        env.cli("down", bottle.slug, "--yes", "--discard", check=False)

@@ -93,7 +93,7 @@ def bottle(env: Env, upstream: Upstream) -> Iterator[Bottle]:
     finally:
         docker("rm", "-f", own, check=False)
         docker("network", "disconnect", "--force", upstream.network, b.bundle, check=False)
-        env.cli("down", slug, "--yes", check=False)
+        env.cli("down", slug, "--yes", "--discard", check=False)
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +102,7 @@ def neighbour(env: Env, images: None) -> Iterator[Bottle]:
     try:
         yield Bottle(slug, env)
     finally:
-        env.cli("down", slug, "--yes", check=False)
+        env.cli("down", slug, "--yes", "--discard", check=False)
 
 
 # -- allowed traffic ------------------------------------------------------------------------------
@@ -115,8 +115,11 @@ def test_allowed_https_to_an_allowlisted_host_works(bottle: Bottle) -> None:
 
 
 def test_the_agent_prompt_and_the_bottle_ca_are_provisioned(bottle: Bottle) -> None:
-    out = bottle.sh("cat ~/.claude/CLAUDE.md; stat -c '%U' ~/.claude/CLAUDE.md /workspace")
-    assert out.stdout.splitlines() == ["You probe the walls.", "claude", "claude"], out
+    out = bottle.sh("cat ~/.claude/CLAUDE.md; stat -c '%U' ~/.claude/CLAUDE.md ~/.claude.json /workspace")
+    lines = out.stdout.splitlines()
+    # the agent's prompt, then how its work leaves the bottle (claude_code.session_notes)
+    assert lines[0] == "You probe the walls." and "This session runs in a claude-bottle" in out.stdout, out
+    assert lines[-3:] == ["claude", "claude", "claude"], out
     ca = bottle.sh("grep -c 'BEGIN CERTIFICATE' \"$NODE_EXTRA_CA_CERTS\"; "
                    "echo $SSL_CERT_FILE $REQUESTS_CA_BUNDLE")
     system = "/etc/ssl/certs/ca-certificates.crt"

@@ -63,7 +63,7 @@ def bottle(env: Env, images: None, tmp_path: Path) -> Iterator[tuple[str, Path]]
     try:
         yield slug, repo
     finally:
-        env.cli("down", slug, "--yes", check=False)
+        env.cli("down", slug, "--yes", "--discard", check=False)
     assert labelled(f"dev.claude-bottle.slug={slug}") == []
 
 
@@ -129,7 +129,7 @@ def test_with_uncommitted_the_agent_starts_from_the_working_tree(
             "first",
         ], out.stdout
     finally:
-        env.cli("down", slug, "--yes", check=False)
+        env.cli("down", slug, "--yes", "--discard", check=False)
     assert (repo / ".git" / "index").read_bytes() == index
     assert git("status", "--porcelain", cwd=repo).split("\n")[:3] == [
         " M README.md",
@@ -149,7 +149,7 @@ def test_agent_attacks_on_the_gate_fail_with_the_rule(env: Env, bottle: tuple[st
             f"echo x > x.txt && git add x.txt && {commit} x",
             "echo '== main'; git push origin HEAD:main",
             "echo '== rewrite'; git checkout -q --orphan evil && git rm -rqf . && echo evil > e.txt && "
-            f"git add e.txt && {commit} evil && git push --force origin HEAD:claude/{slug}",
+            f"git add e.txt && {commit} evil && git push --force origin HEAD:main",
             "echo '== delete'; git push origin --delete main",
             "echo '== tag'; git tag v9 && git push origin v9",
             f"echo '== secret'; git checkout -q claude/{slug} && echo 'key = \"{AWS_KEY}\"' > cfg.py && "
@@ -169,7 +169,8 @@ def test_agent_attacks_on_the_gate_fail_with_the_rule(env: Env, bottle: tuple[st
     text = out.stdout
     sections = dict(part.split("\n", 1) for part in text.split("== ")[1:])
     assert "rule scope" in sections["main"] and "refs/heads/main" in sections["main"]
-    assert "rule no-rewrite" in sections["rewrite"]
+    # an orphan history over the user's branch (claude/<slug> is the agent's own since issue 9)
+    assert "rule scope" in sections["rewrite"] or "rule no-rewrite" in sections["rewrite"]
     assert "rule scope" in sections["delete"]
     assert "rule scope" in sections["tag"] and "refs/tags/v9" in sections["tag"]
     assert "rule secret-scan" in sections["secret"] and "cfg.py:1: AWS Access Key" in sections["secret"]
@@ -330,7 +331,7 @@ def test_forwarded_push_arrives_and_the_agent_never_holds_the_token(
         assert sections["search"].split() == ["0", "0", "searched"], sections["search"]
         assert TOKEN not in text
     finally:
-        env.cli("down", slug, "--yes", check=False)
+        env.cli("down", slug, "--yes", "--discard", check=False)
     assert labelled(f"dev.claude-bottle.slug={slug}") == []
 
 
@@ -367,7 +368,7 @@ def test_without_git_the_workspace_is_a_copy_and_cp_brings_files_out(
         fetch = env.cli("fetch", slug, check=False)
         assert fetch.returncode == 1 and "no git workspace" in fetch.stderr
     finally:
-        env.cli("down", slug, "--yes", check=False)
+        env.cli("down", slug, "--yes", "--discard", check=False)
     assert labelled(f"dev.claude-bottle.slug={slug}") == []
 
 
@@ -487,5 +488,5 @@ def test_ssh_remote_with_pinned_key_forwards_and_a_wrong_pin_refuses(
                 and text.split("rc=")[1].split("\n", 1)[1].strip() == "searched"
             ), text
         finally:
-            env.cli("down", slug, "--yes", check=False)
+            env.cli("down", slug, "--yes", "--discard", check=False)
         assert labelled(f"dev.claude-bottle.slug={slug}") == []

@@ -21,7 +21,7 @@ def slug(env: Env, images: None) -> Iterator[str]:
     try:
         yield name
     finally:
-        env.cli("down", name, "--yes", check=False)
+        env.cli("down", name, "--yes", "--discard", check=False)
 
 
 def test_planted_set_id_programs_and_fifos_do_not_arrive(env: Env, slug: str, tmp_path: Path) -> None:

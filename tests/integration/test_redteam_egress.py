@@ -70,7 +70,7 @@ def bottle(env: Env, upstream: Upstream) -> Iterator[Bottle]:
         yield b
     finally:
         docker("network", "disconnect", "--force", upstream.network, b.bundle, check=False)
-        env.cli("down", slug, "--yes", check=False)
+        env.cli("down", slug, "--yes", "--discard", check=False)
 
 
 def test_control_the_allowed_host_answers_on_443(bottle: Bottle) -> None:

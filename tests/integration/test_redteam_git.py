@@ -63,4 +63,4 @@ def test_own_secret_value_pushed_to_a_declared_remote_is_refused(env: Env, forge
         assert "rule own-secret" in out.stdout and "DB_PASSWORD" in out.stdout, out.stdout
         assert DB_PASSWORD not in out.stdout
     finally:
-        env.cli("down", slug, "--yes", check=False)
+        env.cli("down", slug, "--yes", "--discard", check=False)

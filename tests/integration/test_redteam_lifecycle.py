@@ -66,7 +66,7 @@ def test_sigkill_during_a_git_up_then_cleanup_leaves_nothing_even_later(
     if proc.poll() is not None:
         out = proc.communicate()[0].decode()
         if out.strip().startswith("{"):
-            env.cli("down", json.loads(out)["slug"], "--yes", check=False)
+            env.cli("down", json.loads(out)["slug"], "--yes", "--discard", check=False)
         pytest.skip(f"up finished before {delay}s; nothing to kill")
     os.kill(proc.pid, signal.SIGKILL)  # the CLI only: its docker children live on, as after a real kill -9
     proc.wait()
@@ -100,7 +100,7 @@ def test_cleanup_during_an_up_in_flight_leaves_it_alone(env: Env, images: None, 
         ran = env.cli("exec", slug, "--", "sh", "-c", "echo alive", check=False)
         assert ran.stdout.strip() == "alive", (ran, [c.stdout for c in cleanups])
     finally:
-        env.cli("down", slug, "--yes", check=False)
+        env.cli("down", slug, "--yes", "--discard", check=False)
 
 
 def test_two_ups_at_once_both_come_up(env: Env, images: None, clean: None) -> None:
@@ -117,5 +117,5 @@ def test_two_ups_at_once_both_come_up(env: Env, images: None, clean: None) -> No
             assert env.cli("exec", slug, "--", "true").returncode == 0
     finally:
         for slug in slugs:
-            env.cli("down", slug, "--yes", check=False)
+            env.cli("down", slug, "--yes", "--discard", check=False)
 

@@ -226,7 +226,7 @@ def _up(env: Env, sink: Sink) -> Bottle:
 
 def _down(b: Bottle, sink: Sink) -> None:
     docker("network", "disconnect", "--force", sink.network, b.bundle, check=False)
-    b.env.cli("down", b.slug, "--yes", check=False)
+    b.env.cli("down", b.slug, "--yes", "--discard", check=False)
 
 
 @pytest.fixture(scope="module")

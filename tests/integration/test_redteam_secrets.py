@@ -204,7 +204,7 @@ def bottle(env: Env, reflector: Reflector) -> Iterator[Bottle]:
         yield b
     finally:
         docker("network", "disconnect", "--force", reflector.network, Names(b.slug).bundle, check=False)
-        env.cli("down", b.slug, "--yes", check=False)
+        env.cli("down", b.slug, "--yes", "--discard", check=False)
 
 
 def test_control_the_key_is_injected_and_a_plain_reflection_is_swapped(bottle: Bottle,

@@ -257,7 +257,7 @@ def bottle(env: Env, recorder: Recorder) -> Iterator[Bottle]:
         yield b
     finally:
         docker("network", "disconnect", "--force", recorder.network, b.bundle, check=False)
-        env.cli("down", b.slug, "--yes", check=False)
+        env.cli("down", b.slug, "--yes", "--discard", check=False)
 
 
 def _placeholders(b: Bottle) -> dict[str, str]:

@@ -237,7 +237,7 @@ def test_git_workspace_through_the_gate(backend: SmolmachinesBackend, fake_smolv
         # What the guest's clone gets, fetched the same way from the host: the user's HEAD on the branch.
         clone = tmp_path / "clone"
         for _ in range(20):
-            res = RUNNER.run(Command(("git", "clone", "--quiet", "--branch", f"claude/{spec.slug}",
+            res = RUNNER.run(Command(("git", "clone", "--quiet", "--branch", gitwork.start_branch(spec.slug),
                                       f"http://{address}:{gate_port}/workspace.git", str(clone)),
                                      check=False, env={"GIT_CONFIG_NOSYSTEM": "1", "HOME": str(tmp_path)}))
             if res.ok:
