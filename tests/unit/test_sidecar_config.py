@@ -7,16 +7,15 @@ from pathlib import Path
 import pytest
 
 from claude_bottle.backends.base import BottleSpec
+from claude_bottle.bundle_config import bottle_file_for, render_bundle_config
 from claude_bottle.manifest.model import AgentDef, AllowRule, BottleDef, EgressDef
 from claude_bottle.sidecars.config import (
     BundleConfig,
     ConfigError,
     DaemonEntry,
     Rule,
-    bottle_file_for,
     dump_bundle_config,
     parse_bundle_config,
-    render_bundle_config,
 )
 
 DEV_MD = "/home/u/.claude-bottle/bottles/dev.md"

@@ -48,12 +48,11 @@ def render_stage(*, spec: BottleSpec, stage_dir: Path, settings: Settings,
     """``sidecars`` (from :func:`active_sidecars`) picks the bundle's daemons; the DNS responder runs
     beside the proxy always."""
     from claude_bottle import gitwork  # noqa: PLC0415
+    from claude_bottle.bundle_config import bottle_file_for, render_bundle_config  # noqa: PLC0415
     from claude_bottle.sidecars.config import (  # noqa: PLC0415
         AUDIT_MAX_BYTES,
         DEFAULT_DAEMONS,
         REQUEST_BODY_MAX_BYTES,
-        bottle_file_for,
-        render_bundle_config,
     )
 
     stage_dir.mkdir(parents=True, exist_ok=True)

@@ -27,12 +27,17 @@ from claude_bottle.runner import Command
 from claude_bottle.secrets import plan_credentials, save_placeholders
 from claude_bottle.state import list_state_dirs
 from claude_bottle.workspace import exclusions_from_data, workspace_notes
-from claude_bottle_docker import images as docker_images
-from claude_bottle_docker.bundle import show_logs
-from claude_bottle_docker.cleanup import inventory, remove_items
-from claude_bottle_docker.preflight import inspect_container, require_engine
-from claude_bottle_docker.prune import format_bytes
-from claude_bottle_docker.render import literal_env, render_stage
+from claude_bottle_docker.kit import (
+    format_bytes,
+    inspect_container,
+    inventory,
+    literal_env,
+    remove_items,
+    render_stage,
+    require_engine,
+    show_logs,
+)
+from claude_bottle_docker.kit import images as docker_images
 from claude_bottle_smolmachines import cleanup, images, prepare
 from claude_bottle_smolmachines.engine import Engine, Smolvm, find_engine
 from claude_bottle_smolmachines.launch import LaunchInputs, run_launch

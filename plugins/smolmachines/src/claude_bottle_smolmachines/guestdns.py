@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from claude_bottle.errors import BottleError
 from claude_bottle.sidecars.config import DNS_PORT
-from claude_bottle_docker import bundle as bundle_mod
+from claude_bottle_docker.kit import bundle as bundle_mod
 from claude_bottle_smolmachines.engine import SmolvmError
 
 if TYPE_CHECKING:

@@ -18,9 +18,8 @@ from claude_bottle.gitwork import GIT_MOUNT
 from claude_bottle.identity import Names, labels
 from claude_bottle.runner import Command
 from claude_bottle.secrets import CredentialSet, delivery_command
-from claude_bottle_docker import bundle as bundle_mod
-from claude_bottle_docker import provision
-from claude_bottle_docker.docker import DOCKER, label_args
+from claude_bottle_docker.kit import DOCKER, label_args, provision
+from claude_bottle_docker.kit import bundle as bundle_mod
 from claude_bottle_smolmachines.cleanup import remove_machine
 from claude_bottle_smolmachines.guestdns import check_guest_dns, dns_publish
 from claude_bottle_smolmachines.render import CA_PATH_IN_AGENT, SYSTEM_CA_BUNDLE, network_flags

@@ -12,7 +12,7 @@ from claude_bottle.backends.base import Problem
 from claude_bottle.errors import BottleError
 from claude_bottle.runner import Command
 from claude_bottle.sidecars.config import DNS_PORT
-from claude_bottle_docker.preflight import classify
+from claude_bottle_docker.kit import classify
 from claude_bottle_smolmachines.engine import Smolvm
 from claude_bottle_smolmachines.hoststate import wildcard_holders
 

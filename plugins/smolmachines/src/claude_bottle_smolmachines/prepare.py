@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from claude_bottle.identity import Names
 from claude_bottle.sidecars.gitgate.config import DEFAULT_PORT as GATE_PORT
-from claude_bottle_docker.render import active_sidecars
+from claude_bottle_docker.kit import active_sidecars
 from claude_bottle_smolmachines import alloc, hoststate
 from claude_bottle_smolmachines.leases import Lease, LeaseBook
 from claude_bottle_smolmachines.render import SmolfileSpec, agent_env, render_smolfile

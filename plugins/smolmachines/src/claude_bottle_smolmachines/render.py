@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 
 import tomli_w
 
-from claude_bottle_docker.topology import CA_PATH_IN_AGENT, SYSTEM_CA_BUNDLE
-from claude_bottle_docker.topology import agent_env as docker_agent_env
+from claude_bottle_docker.kit import CA_PATH_IN_AGENT, SYSTEM_CA_BUNDLE
+from claude_bottle_docker.kit import agent_env as docker_agent_env
 
 __all__ = ["CA_PATH_IN_AGENT", "SYSTEM_CA_BUNDLE", "SmolfileSpec", "agent_env", "network_flags",
            "render_smolfile"]
