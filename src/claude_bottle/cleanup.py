@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from claude_bottle import gitwork, identity
+from claude_bottle import gitwork, identity, worksave
 from claude_bottle.backends import registry
 from claude_bottle.errors import BottleError, backend_failure
 from claude_bottle.plan import CleanupItem, CleanupOutcome, CleanupPlan, CleanupReport
@@ -107,6 +107,8 @@ def _state_dir_items(  # noqa: PLR0917 - one private caller, the survey's own st
         else:
             why = "bottle no longer running" if meta.live else "up did not finish"
         unfetched = _unfetched(runner, state)
+        if (state.path / worksave.KEPT_WORKSPACE).is_dir():
+            unfetched += f"; the agent's /workspace is kept in {state.path / worksave.KEPT_WORKSPACE}"
         if unfetched:
             # The agent's work lives only here until fetch: cleanup never removes it (down --discard does).
             warnings.append(f"kept {state.path}{unfetched}, or `claude-bottle down {state.slug} --discard`")

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from claude_bottle import claude_code, gitwork, identity, worksave
+from claude_bottle import claude_code, gitwork, identity, safecopy, worksave
 from claude_bottle import secrets as secrets_mod
 from claude_bottle.backends import registry
 from claude_bottle.backends.base import (
@@ -295,25 +295,36 @@ def _failed_down(backend: Backend, slug: str, exc: BottleError) -> CleanupReport
 
 def _present(backend: Backend, slug: str) -> bool:
     """Whether the bottle's agent still exists (running or stopped): only then is there work in it to
-    save. An engine that cannot answer counts as present, so ``down`` stops rather than guesses."""
-    try:
-        return any(a.slug == slug for a in backend.enumerate_active())
-    except BottleError:
-        return True
+    save. An engine that cannot answer raises: ``down`` stops rather than guesses."""
+    return any(a.slug == slug for a in backend.enumerate_active())
 
 
 def _save_work(backend: Backend, slug: str, state: StateDir) -> str:
     """Push the agent's unpushed commits and its uncommitted work to the gate (:mod:`.worksave`).
     Returns why the bottle must be kept ("" when the work is safe or there is none to save)."""
-    if gitwork.load_workspace(state.path) is None:
-        return ""  # a copied workspace: nothing the gate could hold (cp brings files out)
     keep = f"kept bottle {slug}"
     drop = f"`claude-bottle down {slug} --discard` drops it"
+    git = gitwork.load_workspace(state.path) is not None
     try:
+        if not git:
+            return _keep_copied_workspace(backend, slug, state)
         code = backend.exec_argv(slug=slug, argv=worksave.save_argv(slug), interactive=False)
     except BottleError as exc:
         return f"{keep}: its work could not be saved ({exc.message}); start it again, or {drop}"
     return "" if code == 0 else f"{keep}: some of its work could not be saved (see above); {drop}"
+
+
+def _keep_copied_workspace(backend: Backend, slug: str, state: StateDir) -> str:
+    """A copied (not git) workspace has no gate to push to: when the agent changed anything in it
+    (a file newer than the session's own CLAUDE.md), the whole of ``/workspace`` is copied, made safe,
+    into the state dir, which ``down`` then keeps (and ``cleanup`` spares) until ``--discard``."""
+    dest = state.path / worksave.KEPT_WORKSPACE
+    if dest.exists():
+        return ""
+    if backend.exec_argv(slug=slug, argv=list(worksave.CHANGED_ARGV), interactive=False) != worksave.CHANGED:
+        return ""  # nothing changed in /workspace during the session
+    safecopy.keep_copy(backend, slug=slug, path="/workspace", dest=dest)
+    return ""
 
 
 def down(slug: str, *, settings: Settings, runner: Runner, discard: bool = False) -> DownResult:
@@ -356,7 +367,11 @@ def down(slug: str, *, settings: Settings, runner: Runner, discard: bool = False
     if unfetched:
         warnings += (f"kept {state.path}: {', '.join(unfetched)} not fetched yet; run `claude-bottle fetch "
                      f"{slug}`, then `claude-bottle cleanup` removes it",)
-    if state.path.is_dir() and not preserved and not unfetched and not report.failed:
+    kept_copy = not discard and (state.path / worksave.KEPT_WORKSPACE).is_dir()
+    if kept_copy:
+        warnings += (f"the agent's /workspace is kept in {state.path / worksave.KEPT_WORKSPACE} (it changed "
+                     f"files); take what you need, then `claude-bottle down {slug} --discard`",)
+    if state.path.is_dir() and not preserved and not unfetched and not kept_copy and not report.failed:
         shutil.rmtree(state.path)
         removed = True
     result = DownResult(slug, report, state_removed=removed, preserved=preserved, warnings=warnings,

@@ -17,9 +17,15 @@ the only way to drop the work.
 
 from __future__ import annotations
 
-__all__ = ["SAVE_SCRIPT", "save_argv"]
+__all__ = ["CHANGED", "CHANGED_ARGV", "KEPT_WORKSPACE", "SAVE_SCRIPT", "save_argv"]
 
-# POSIX sh, run with /workspace as the working directory; $1 is the slug. Prints one summary line.
+# A copied workspace has no gate: ``down`` keeps a copy of it in the state dir under this name when the
+# agent changed a file in it, which CHANGED_ARGV (run in the agent) answers with exit status CHANGED.
+KEPT_WORKSPACE = "workspace"
+CHANGED = 10
+CHANGED_ARGV = ("sh", "-c", 'find /workspace -newer "$HOME/.claude/CLAUDE.md" \\( -type f -o -type l \\) '
+                            f'-print 2>/dev/null | grep -q . && exit {CHANGED}; exit 0')
+
 SAVE_SCRIPT = r"""
 set -u
 slug=$1

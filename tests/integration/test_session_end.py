@@ -122,3 +122,41 @@ def test_nothing_to_save_removes_everything(env: Env, images: None, tmp_path: Pa
     out = env.cli("down", bottle.slug, "--yes")
     assert "saved" not in out.stdout + out.stderr
     assert not env.state_dir(bottle.slug).exists()
+
+
+def _up_copy(env: Env, folder: Path) -> AgentBottle:
+    up = env.cli("up", "--detach", "--yes", "--json", cwd=folder)
+    return AgentBottle(json.loads(up.stdout)["slug"], env)
+
+
+def test_a_copied_workspace_the_agent_changed_is_kept_until_discarded(env: Env, images: None,
+                                                                       tmp_path: Path) -> None:
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "plan.md").write_text("draft\n")
+    bottle = _up_copy(env, folder)
+    try:
+        out = bottle.sh("cd /workspace && echo better >> plan.md && echo new > result.txt && "
+                        "cp /bin/true suid && chmod u+s suid && ln -s /etc/passwd out-link")
+        assert out.returncode == 0, out.stderr
+        down = env.cli("down", bottle.slug, "--yes")
+        kept = env.state_dir(bottle.slug) / "workspace"
+        assert str(kept) in down.stderr and "--discard" in down.stderr, down.stderr
+        assert (kept / "plan.md").read_text() == "draft\nbetter\n" and (kept / "result.txt").is_file()
+        assert not (kept / "suid").stat().st_mode & 0o4000  # made safe on the way out
+        assert not (kept / "out-link").exists() and not (kept / "out-link").is_symlink()
+        plan = env.cli("cleanup", "--dry-run", "--json")
+        assert bottle.slug not in plan.stdout
+        env.cli("down", bottle.slug, "--yes", "--discard")
+        assert not env.state_dir(bottle.slug).exists()
+    finally:
+        env.cli("down", bottle.slug, "--yes", "--discard", check=False)
+
+
+def test_an_unchanged_copied_workspace_is_not_kept(env: Env, images: None, tmp_path: Path) -> None:
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "plan.md").write_text("draft\n")
+    bottle = _up_copy(env, folder)
+    env.cli("down", bottle.slug, "--yes")
+    assert not env.state_dir(bottle.slug).exists()

@@ -229,7 +229,8 @@ def test_session_runs_claude_then_downs(cli, cb_home):
     with fake_backend("fake", EXEC_STATUS=5):
         result = cli("up", "--backend", "fake", "--yes")
     assert result.exit_code == 5  # the session's status
-    record = json.loads((cb_home / "fake-backends" / "fake" / "exec.log").read_text())
+    # the session first; then down's look for changed workspace files (a copied workspace)
+    record = json.loads((cb_home / "fake-backends" / "fake" / "exec.log").read_text().splitlines()[0])
     assert record["argv"] == ["claude"] and record["interactive"] is True
     assert fake_records(cb_home) == [] and everything(cb_home / "state") == []
     assert "timings" in result.stderr and "down" in result.stderr  # stdout: the result alone
@@ -255,7 +256,9 @@ def test_keep_keeps_the_bottle(cli, fake, cb_home):
 
 def test_session_failure_still_downs(cli, cb_home):
     def explode(self, *, slug, argv, interactive):
-        raise KeyboardInterrupt
+        if argv == ["claude"]:
+            raise KeyboardInterrupt
+        return 0
 
     with fake_backend("fake", exec_argv=explode):
         result = cli("up", "--backend", "fake", "--yes")

@@ -11,6 +11,7 @@ import io
 import os
 import stat
 import tarfile
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,6 +120,9 @@ def skipped_note(archive: WorkspaceArchive, *, shown: int = 5) -> str:
 
 def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes | None) -> None:
     info = tarfile.TarInfo(name)
+    # Now, not 1970: the session's CLAUDE.md marks its start (a workspace file newer than it was
+    # changed in the session; claude_bottle.worksave).
+    info.mtime = int(time.time())
     if data is None:
         info.type, info.mode = tarfile.DIRTYPE, 0o755
         tar.addfile(info)
