@@ -142,9 +142,10 @@ def test_cleanup_takes_labelled_machines_and_leaves_the_rest(backend: Smolmachin
                 smolvm.delete(name=identity.Names(slug).machine)
 
 
-def test_enumerate_needs_a_running_machine(backend: SmolmachinesBackend, smolvm: Smolvm,
-                                           tmp_path: Path) -> None:
-    """A live state dir with a created-but-not-running machine is not an active bottle."""
+def test_enumerate_tells_a_stopped_machine_from_a_running_one(backend: SmolmachinesBackend, smolvm: Smolvm,
+                                                               tmp_path: Path) -> None:
+    """A live state dir with a created-but-not-running machine is a stopped bottle: listed (so cleanup
+    spares the work in it), not running."""
     slug = identity.new_slug("enum")
     state = StateDir(backend.settings.state_root / slug)
     state.create(agent="enum", bottle="default", backend="smolmachines", cwd=tmp_path)
@@ -154,7 +155,7 @@ def test_enumerate_needs_a_running_machine(backend: SmolmachinesBackend, smolvm:
     smolvm.create(name=identity.Names(slug).machine, smolfile=sf,
                   labels=_labels(slug, str(backend.settings.home)))
     try:
-        assert slug not in {a.slug for a in backend.enumerate_active()}
+        assert {a.slug: a.state for a in backend.enumerate_active()}.get(slug) == "stopped"
     finally:
         smolvm.delete(name=identity.Names(slug).machine)
         shutil.rmtree(state.path)
