@@ -38,6 +38,7 @@ __all__ = [
     "OPTIONAL_HOSTS",
     "QUIET_ENV",
     "REQUIRED_HOSTS",
+    "carried_config",
     "claude_json",
     "find_skills",
     "git_identity",
@@ -138,6 +139,40 @@ def git_identity(runner: Runner, *, cwd: Path, slug: str) -> tuple[str, str]:
             get("user.email") or f"claude@{slug}.claude-bottle.invalid")
 
 
+# Settings keys that hold, fetch or name credentials, or route the session elsewhere: never carried.
+_SETTINGS_DROPPED = frozenset({
+    "env", "apiKeyHelper", "awsAuthRefresh", "awsCredentialExport", "otelHeadersHelper",
+    "forceLoginMethod", "forceLoginOrgUUID", "primaryApiKey",
+})
+
+
+def carried_config(parts: tuple[str, ...], *, user_home: Path | None = None) -> dict[str, bytes]:
+    """The parts of the user's own Claude Code config an agent asks for (``claude_config:``): their
+    ``~/.claude/settings.json`` without any key that holds or fetches a credential, and the markdown
+    of ``~/.claude/commands`` and ``~/.claude/agents``. Never ``.credentials.json`` or anything else
+    under ``~/.claude``. Missing parts are skipped."""
+    base = (user_home if user_home is not None else Path.home()) / ".claude"
+    files: dict[str, bytes] = {}
+    settings_file = base / "settings.json"
+    if "settings" in parts and settings_file.is_file() and not settings_file.is_symlink():
+        try:
+            settings = json.loads((base / "settings.json").read_text())
+        except (OSError, ValueError) as exc:
+            raise BottleError(f"cannot carry {base / 'settings.json'} into the bottle: {exc}",
+                              hint="fix the file, or drop settings from claude_config:") from exc
+        if isinstance(settings, dict):
+            kept = {k: v for k, v in settings.items() if k not in _SETTINGS_DROPPED}
+            files[".claude/settings.json"] = (json.dumps(kept, indent=2) + "\n").encode()
+    for part in ("commands", "agents"):
+        folder = base / part
+        if part not in parts or not folder.is_dir() or folder.is_symlink():
+            continue
+        for path in sorted(folder.rglob("*.md")):
+            if path.is_file() and not path.is_symlink() and path.stat().st_size <= 1024 * 1024:
+                files[f".claude/{part}/{path.relative_to(folder).as_posix()}"] = path.read_bytes()
+    return files
+
+
 def _skill_files(name: str, folder: Path, limit: int = 8 * 1024 * 1024) -> dict[str, bytes]:
     out: dict[str, bytes] = {}
     total = 0
@@ -155,12 +190,15 @@ def _skill_files(name: str, folder: Path, limit: int = 8 * 1024 * 1024) -> dict[
 
 def home_files(*, slug: str, prompt: str, placeholders: Mapping[str, str], git: bool,
                git_identity: tuple[str, str] | None = None,
-               skills: Mapping[str, Path] | None = None) -> dict[str, bytes]:
-    """Files for the agent user's home (paths relative to it): Claude Code's seeded config, the session
-    notes and the agent's prompt as ``~/.claude/CLAUDE.md``, git identity, and the named skills."""
+               skills: Mapping[str, Path] | None = None,
+               claude_config: tuple[str, ...] = ()) -> dict[str, bytes]:
+    """Files for the agent user's home (paths relative to it): the user's carried config first (see
+    :func:`carried_config`), then Claude Code's seeded config, the session notes and the agent's prompt
+    as ``~/.claude/CLAUDE.md``, git identity, and the named skills (ours win over carried ones)."""
     notes = session_notes(slug=slug, git=git)
     body = f"{prompt.rstrip()}\n\n{notes}" if prompt.strip() else notes
     files = {
+        **carried_config(claude_config),
         ".claude.json": (json.dumps(claude_json(placeholders=placeholders), indent=2) + "\n").encode(),
         ".claude/CLAUDE.md": body.encode(),
     }

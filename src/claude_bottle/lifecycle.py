@@ -65,6 +65,7 @@ class UpRequest:
     workspace: bool = True
     with_uncommitted: bool = False
     include_secret_files: tuple[str, ...] = ()  # --include-secret-file
+    check: bool = False  # --check: the containment probe runs before the bottle is handed over
 
 
 class UpHooks(Protocol):
@@ -224,6 +225,8 @@ def up(
         raise BottleError("aborted: nothing was created")
     secrets = collect_secret_values(defs, environ=environ, ask=hooks.ask_secret)
     plan, bottle = _launch(backend, spec, secrets, hooks.progress)
+    if request.check:
+        _check_or_down(backend, slug, settings=settings, runner=runner, progress=hooks.progress)
     hooks.launched(plan, bottle)
     if request.detach:
         return UpResult(plan=plan, bottle=bottle)
@@ -239,6 +242,29 @@ def up(
                 result = down(slug, settings=settings, runner=runner)
     return UpResult(plan=plan, bottle=bottle, exit_code=code, down=result, refused=refused,
                     refused_log=kept_log)
+
+
+def _check_or_down(backend: Backend, slug: str, *, settings: Settings, runner: Runner,
+                   progress: Progress) -> None:
+    """``up --check``: probe the new bottle's walls; a bottle that fails (or cannot be probed) is taken
+    down, with nothing in it to save yet, and ``up`` fails."""
+    from claude_bottle import check  # noqa: PLC0415 - only with --check
+
+    report = None
+    try:
+        with progress.phase("containment check"):
+            report = check.run_probe(backend, slug, settings=settings)
+    finally:
+        if report is None or not report.ok:
+            for failed in report.failed if report is not None else ():
+                progress.note(f"containment check FAIL {failed.name}: {failed.detail}")
+            with progress.phase("down"), contextlib.suppress(Exception):
+                down(slug, settings=settings, runner=runner, discard=True)
+    if not report.ok:
+        names = ", ".join(r.name for r in report.failed)
+        raise BottleError(f"bottle {slug} failed its containment check ({names}) and was taken down",
+                          hint="`claude-bottle check SLUG` shows every class of a live bottle")
+    progress.note(f"containment check: all {len(report.results)} classes pass")
 
 
 def _session_refusals(slug: str, *, settings: Settings) -> tuple[tuple[tuple[str, int], ...], str]:

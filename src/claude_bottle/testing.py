@@ -47,6 +47,7 @@ from claude_bottle.backends.base import (
 from claude_bottle.config import Settings
 from claude_bottle.errors import BottleError
 from claude_bottle.plan import CleanupItem, CleanupOutcome, CleanupPlan, CleanupReport
+from claude_bottle.runner import Result
 from claude_bottle.state import StateDir
 
 __all__ = [
@@ -68,7 +69,8 @@ class FakeBackend(Backend):
 
     Tune it by subclassing (or through :func:`fake_backend`'s keyword arguments):
     ``PROBLEMS`` (what preflight reports), ``FAIL_LAUNCH`` (launch fails after its first resource and
-    undoes it), ``FAIL_CLEANUP`` (resource names whose removal fails), ``EXEC_STATUS``.
+    undoes it), ``FAIL_CLEANUP`` (resource names whose removal fails), ``EXEC_STATUS``, and
+    ``AGENT_OUTPUT`` (what ``run_in_agent`` prints: a canned probe output for ``check``).
     """
 
     NAME: ClassVar[str] = "fake"
@@ -76,6 +78,7 @@ class FakeBackend(Backend):
     FAIL_LAUNCH: ClassVar[bool] = False
     FAIL_CLEANUP: ClassVar[frozenset[str]] = frozenset()
     EXEC_STATUS: ClassVar[int] = 0
+    AGENT_OUTPUT: ClassVar[str] = ""
 
     @property
     def root(self) -> Path:
@@ -160,6 +163,11 @@ class FakeBackend(Backend):
         with (self.root / "exec.log").open("a") as log:
             log.write(json.dumps({"slug": slug, "argv": argv, "interactive": interactive}) + "\n")
         return self.EXEC_STATUS
+
+    def run_in_agent(self, *, slug: str, argv: list[str], input: bytes | None = None,
+                     timeout: float = 120) -> Result:
+        self.exec_argv(slug=slug, argv=argv, interactive=False)  # the same check and log
+        return Result(argv=tuple(argv), returncode=self.EXEC_STATUS, stdout=self.AGENT_OUTPUT)
 
     def logs(self, *, slug: str, follow: bool) -> int:
         sys.stdout.write(f"{self.NAME} logs of {slug}\n")

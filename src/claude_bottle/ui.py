@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
     from claude_bottle.backends.base import ActiveBottle, BottlePlan, BottleSpec
     from claude_bottle.backends.registry import BackendStatus
+    from claude_bottle.check import CheckReport
     from claude_bottle.gitwork import FetchedBranch, FetchResult
     from claude_bottle.lifecycle import DownResult
     from claude_bottle.plan import CleanupItem, CleanupPlan, CleanupReport
@@ -43,6 +44,8 @@ __all__ = [
     "backends_table",
     "build_json",
     "build_lines",
+    "check_json",
+    "check_table",
     "cleanup_json",
     "cleanup_table",
     "confirm",
@@ -450,6 +453,26 @@ def active_json(bottles: Sequence[ActiveBottle]) -> list[dict[str, object]]:
          "services": list(b.services), "state": b.state, "problem": b.problem}
         for b in bottles
     ]
+
+
+def check_table(report: CheckReport) -> Table:
+    """``check``: PASS or FAIL per containment class, with what held or what got through."""
+    table = Table(title=f"containment of {report.slug}", title_justify="left")
+    for column in ("class", "result", "detail"):
+        table.add_column(column, overflow="fold")
+    for r in report.results:
+        verdict = Text("PASS", style="green") if r.ok else Text("FAIL", style="bold red")
+        table.add_row(Text(r.name), verdict, Text(_inert(r.detail)))
+    return table
+
+
+def check_json(report: CheckReport) -> dict[str, object]:
+    return {
+        "slug": report.slug, "ok": report.ok, "complete": report.complete,
+        "classes": [{"name": r.name, "ok": r.ok, "detail": r.detail} for r in report.results],
+        "probes": [{"class": o.cls, "probe": o.probe, "result": o.result, "ok": o.ok}
+                   for o in report.observations],
+    }
 
 
 def _flatten(data: object, prefix: str = "") -> Iterator[tuple[str, str]]:

@@ -77,3 +77,36 @@ def test_git_identity_comes_from_the_host_repository_or_names_the_bottle(
     subprocess.run(["git", "-C", str(tmp_path), "config", "user.name", "Ada"], check=True)
     subprocess.run(["git", "-C", str(tmp_path), "config", "user.email", "ada@example.org"], check=True)
     assert claude_code.git_identity(runner, cwd=tmp_path, slug="dev-abcde") == ("Ada", "ada@example.org")
+
+
+def test_the_users_own_config_is_carried_in_only_when_asked_and_never_credentials(tmp_path: Path) -> None:
+    claude = tmp_path / ".claude"
+    (claude / "commands" / "sub").mkdir(parents=True)
+    (claude / "agents").mkdir()
+    (claude / "settings.json").write_text(json.dumps({
+        "model": "opus", "permissions": {"allow": ["Bash(ls:*)"]},
+        "env": {"ANTHROPIC_API_KEY": "sk-ant-REAL"}, "apiKeyHelper": "/bin/get-key"}))
+    (claude / ".credentials.json").write_text('{"token": "sk-ant-oat01-REAL"}')
+    (claude / "commands" / "review.md").write_text("Review the diff.\n")
+    (claude / "commands" / "sub" / "deep.md").write_text("Deeper.\n")
+    (claude / "agents" / "tester.md").write_text("---\nname: tester\n---\nTest.\n")
+    (claude / "agents" / "leak.md").symlink_to(claude / ".credentials.json")
+    assert claude_code.carried_config((), user_home=tmp_path) == {}
+    got = claude_code.carried_config(("settings", "commands", "agents"), user_home=tmp_path)
+    settings = json.loads(got[".claude/settings.json"])
+    assert settings == {"model": "opus", "permissions": {"allow": ["Bash(ls:*)"]}}
+    assert set(got) == {".claude/settings.json", ".claude/commands/review.md", ".claude/commands/sub/deep.md",
+                        ".claude/agents/tester.md"}
+    assert all(b"REAL" not in data for data in got.values())
+    only = claude_code.carried_config(("commands",), user_home=tmp_path)
+    assert set(only) == {".claude/commands/review.md", ".claude/commands/sub/deep.md"}
+
+
+def test_claude_config_in_an_agent_file_is_checked(tmp_path: Path) -> None:
+    from claude_bottle.manifest.parse import parse_agent  # noqa: PLC0415
+
+    text = "---\nclaude_config: [settings, commands]\n---\n"
+    ok = parse_agent(name="a", path="a.md", text=text, project=False)
+    assert ok.agent.claude_config == ("settings", "commands")
+    with pytest.raises(BottleError, match="did you mean 'settings'"):
+        parse_agent(name="a", path="a.md", text="---\nclaude_config: [setings]\n---\n", project=False)

@@ -93,3 +93,15 @@ def test_the_bundle_is_created_with_forwarding_off(tmp_path: Path) -> None:
     argv = create.argv
     sysctls = [argv[i + 1] for i, a in enumerate(argv) if a == "--sysctl"]
     assert "net.ipv4.ip_forward=0" in sysctls and "net.ipv6.conf.all.forwarding=0" in sysctls
+
+
+def test_run_in_agent_captures_a_machine_exec(fake_smolvm: object) -> None:
+    rec = Recorder()
+    backend = SmolmachinesBackend(runner=rec, settings=load_settings())
+    assert backend.run_in_agent(slug="claude-abcde", argv=["node", "-"], input=b"js", timeout=9).ok
+    (cmd,) = rec.calls
+    args = list(cmd.argv[1:])
+    assert args[args.index("machine"):] == [
+        "machine", "exec", "--name", "claude-bottle-claude-abcde", "--interactive", "--user", "claude",
+        "--", "node", "-"]
+    assert (cmd.input, cmd.timeout, cmd.check) == (b"js", 9, False)

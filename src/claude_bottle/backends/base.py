@@ -10,8 +10,8 @@ The core constructs a backend with keyword arguments only (``runner``, ``setting
 
 ``preflight`` (``claude-bottle backends``, before ``up``) -> ``prepare`` (``up``, ``up --dry-run``) ->
 ``launch`` (``up``) -> ``enumerate_active`` (``list``, ``cleanup``) -> ``prepare_cleanup`` and
-``cleanup`` (``cleanup``) -> ``down`` (``down``). ``exec_argv``, ``logs``, ``copy_out`` and
-``describe`` have defaults a backend may override.
+``cleanup`` (``cleanup``) -> ``down`` (``down``). ``exec_argv``, ``logs``, ``copy_out``,
+``describe``, ``run_in_agent`` and ``probe_targets`` have defaults a backend may override.
 
 Rules every backend keeps:
 
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from claude_bottle.config import Settings
     from claude_bottle.manifest.model import AgentDef, BottleDef
     from claude_bottle.plan import CleanupPlan, CleanupReport
-    from claude_bottle.runner import Runner
+    from claude_bottle.runner import Result, Runner
     from claude_bottle.secrets import CredentialSet
 
 __all__ = [
@@ -48,6 +48,7 @@ __all__ = [
     "BottlePlan",
     "BottleSpec",
     "NullProgress",
+    "ProbeTargets",
     "Problem",
     "Progress",
     "SecretValues",
@@ -148,6 +149,17 @@ class ActiveBottle:
     state: str = "running"
 
 
+@dataclass(frozen=True)
+class ProbeTargets:
+    """Addresses ``claude-bottle check`` probes from inside the agent that the agent cannot find out
+    itself (what it can, such as its own subnet and default gateway, the probe finds). Each must be
+    unreachable from the agent. Returned by ``probe_targets``; every field may be empty."""
+
+    host: tuple[str, ...] = ()       # the machine running the bottle, as its networks see it (gateways)
+    siblings: tuple[str, ...] = ()   # other bottles' agents and bundles
+    far_side: tuple[str, ...] = ()   # the bundle's addresses on networks the agent is not on
+
+
 class Progress(Protocol):
     """Where a backend reports long work. ``phase`` times a named step for the summary at the end."""
 
@@ -210,6 +222,20 @@ class Backend(abc.ABC):
     def exec_argv(self, *, slug: str, argv: list[str], interactive: bool) -> int:
         """Run ``argv`` in the agent as the agent user and return its exit status."""
         raise BottleError(f"the {self.NAME} backend cannot exec into bottles")
+
+    def run_in_agent(self, *, slug: str, argv: list[str], input: bytes | None = None,
+                     timeout: float = 120) -> Result:
+        """Run ``argv`` in bottle ``slug``'s agent as the agent user, with ``input`` on its stdin, and
+        return what it printed (``check=False``: a non-zero exit is the caller's to judge). Raise
+        :class:`BottleError` when the bottle is not running. ``claude-bottle check`` and ``up --check``
+        run their containment probe (a node script) through it. Optional: the default refuses."""
+        raise BottleError(f"the {self.NAME} backend cannot run a command in a bottle and read its output")
+
+    def probe_targets(self, *, slug: str) -> ProbeTargets:
+        """The addresses ``claude-bottle check`` should find unreachable from bottle ``slug``'s agent
+        and that the agent cannot discover: the host's gateways, other bottles, the bundle's far side.
+        Read-only. Optional: the default gives none (the probe still tries its own list)."""
+        return ProbeTargets()
 
     def start(self, *, slug: str, credentials: CredentialSet) -> None:
         """Bring a stopped bottle (``ActiveBottle.state == "stopped"``) back: its sidecars first, with

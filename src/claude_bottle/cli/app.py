@@ -22,6 +22,7 @@ from claude_bottle.cli import (
     attach,
     backends,
     build,
+    check,
     cleanup,
     cp,
     down,
@@ -127,6 +128,7 @@ app.command("info", short_help="An agent's resolved definition.")(info.info)
 app.command("build", short_help="Build a backend's images now.")(build.build)
 app.command("fetch")(fetch.fetch)
 app.command("cp")(cp.cp)
+app.command("check", short_help="Try every way out of a live bottle, from inside it.")(check.check)
 
 
 def main() -> None:

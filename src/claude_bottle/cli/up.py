@@ -104,6 +104,8 @@ def up(  # keyword-only: Typer passes every parameter by name
     detach: Annotated[bool, typer.Option("--detach", "-d", help="Start it and return.")] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     keep: Annotated[bool, typer.Option("--keep", help="Keep the bottle after the session.")] = False,
+    check: Annotated[bool, typer.Option(
+        "--check", help="Probe its walls first (see `check`); take it down if any class fails.")] = False,
     workspace: Annotated[
         bool, typer.Option("--workspace/--no-workspace", help="Copy . to /workspace.")
     ] = True,
@@ -128,7 +130,7 @@ def up(  # keyword-only: Typer passes every parameter by name
     request = lifecycle.UpRequest(
         cwd=Path.cwd(), agent=agent, backend=backend, dry_run=dry_run, detach=detach, keep=keep,
         workspace=workspace, with_uncommitted=with_uncommitted,
-        include_secret_files=tuple(include_secret_file or ()),
+        include_secret_files=tuple(include_secret_file or ()), check=check,
     )
     result = lifecycle.up(request, settings=settings, runner=runner, hooks=hooks, environ=os.environ)
     if dry_run:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import difflib
 import ipaddress
 import re
 from urllib.parse import urlsplit
@@ -144,6 +145,18 @@ def remote_name_problem(name: str) -> str | None:
 
 def skill_problem(name: str) -> str | None:
     return None if _REMOTE_NAME.match(name) else "is not a valid skill name (letters, digits, '.', '_', '-')"
+
+
+CLAUDE_CONFIG_PARTS = ("settings", "commands", "agents")
+
+
+def claude_config_problem(part: str) -> str | None:
+    if part in CLAUDE_CONFIG_PARTS:
+        return None
+    close = difflib.get_close_matches(part, CLAUDE_CONFIG_PARTS, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    parts = ", ".join(CLAUDE_CONFIG_PARTS)
+    return f"is not a part of Claude Code's config that can be carried in ({parts}){hint}"
 
 
 def header_problem(name: str) -> str | None:

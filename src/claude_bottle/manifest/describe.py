@@ -75,6 +75,7 @@ def _agent(agent: AgentDef) -> dict[str, Any]:
         "source": agent.source,
         "bottle": agent.bottle,
         "skills": list(agent.skills),
+        "claude_config": list(agent.claude_config),
         "env": {k: describe_env_value(v) for k, v in agent.env.items()},
         "prompt": agent.prompt,
     }

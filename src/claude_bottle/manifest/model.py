@@ -117,6 +117,9 @@ class AgentDef:
     skills: tuple[str, ...] = ()
     prompt: str = ""
     env: dict[str, EnvValue] = field(default_factory=dict)
+    # Parts of the user's own Claude Code config carried into the bottle (opt-in): "settings",
+    # "commands", "agents" from ~/.claude; never credentials (claude_code.carried_config).
+    claude_config: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from claude_bottle.manifest.nodes import Doc, split_front_matter
 __all__ = ["ParsedAgent", "env_value", "parse_agent", "parse_bottle"]
 
 BOTTLE_KEYS = ("egress", "env", "secrets", "git", "supervise")
-AGENT_KEYS = ("bottle", "skills", "env")
+AGENT_KEYS = ("bottle", "skills", "env", "claude_config")
 EGRESS_KEYS = ("allow",)
 ALLOW_KEYS = ("host", "methods", "paths", "passthrough", "dlp_exempt", "private", "ports")
 SECRET_KEYS = ("from", "hosts", "header", "format", "optional")
@@ -317,11 +317,15 @@ def parse_agent(*, name: str, path: str, text: str, project: bool) -> ParsedAgen
     skills: list[str] = []
     for skill, node in doc.strings(keys.get("skills", _ABSENT), "skills"):
         skills.append(_check(doc, node, "skill", skill, checks.skill_problem(skill)))
+    carry: list[str] = []
+    for part, node in doc.strings(keys.get("claude_config", _ABSENT), "claude_config"):
+        carry.append(_check(doc, node, "claude_config entry", part, checks.claude_config_problem(part)))
     env: dict[str, EnvValue] = {}
     if "env" in keys:
         env = _env(doc, keys["env"], host_allowed=not project)
         lines.update({f"env.{k}": doc.line(v) for k, v in doc.mapping(keys["env"], "env").items()})
     agent = AgentDef(
-        name=name, source=path, bottle=bottle, skills=tuple(skills), prompt=body.strip(), env=env
+        name=name, source=path, bottle=bottle, skills=tuple(skills), prompt=body.strip(), env=env,
+        claude_config=tuple(dict.fromkeys(carry)),
     )
     return ParsedAgent(agent=agent, lines=lines)

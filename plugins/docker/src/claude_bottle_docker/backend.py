@@ -13,6 +13,7 @@ from claude_bottle.backends.base import (
     Bottle,
     BottlePlan,
     BottleSpec,
+    ProbeTargets,
     Problem,
     Progress,
     SecretValues,
@@ -20,12 +21,12 @@ from claude_bottle.backends.base import (
 from claude_bottle.errors import BottleError
 from claude_bottle.identity import Names
 from claude_bottle.plan import CleanupPlan, CleanupReport
-from claude_bottle.runner import Command
+from claude_bottle.runner import Command, Result
 from claude_bottle.secrets import CredentialSet, delivery_command, plan_credentials, save_placeholders
 from claude_bottle.state import list_state_dirs
 from claude_bottle.workspace import exclusions_from_data, workspace_notes
 from claude_bottle_docker import bundle as bundle_mod
-from claude_bottle_docker import images, provision
+from claude_bottle_docker import images, provision, targets
 from claude_bottle_docker.bundle import show_logs
 from claude_bottle_docker.cleanup import inventory, plan_items, remove_items, remove_slug
 from claude_bottle_docker.docker import DOCKER, is_running
@@ -150,7 +151,8 @@ class DockerBackend(Backend):
         secret_env = {**{n: secrets.env[n] for n in inp.secret_env_names}, **creds.agent_env}
         inp = replace(inp, secret_env_names=tuple(sorted(secret_env)), home_files=claude_code.home_files(
             slug=spec.slug, prompt=spec.agent.prompt, placeholders=creds.agent_env, git=ws is not None,
-            git_identity=spec.git_identity, skills=spec.skills))
+            git_identity=spec.git_identity, skills=spec.skills,
+            claude_config=spec.agent.claude_config))
         services = run_launch(self.runner, inp, secret_env=secret_env, progress=progress, credentials=creds,
                               git_credentials=git_creds)
         return Bottle(slug=spec.slug, backend=self.NAME, state_dir=spec.state_dir, services=services)
@@ -173,14 +175,28 @@ class DockerBackend(Backend):
         # The bundle made a new CA when it started (one is never reused): the agent must trust it.
         provision.install_ca(self.runner, names.agent, provision.fetch_bundle_ca(self.runner, names.bundle))
 
-    def exec_argv(self, *, slug: str, argv: list[str], interactive: bool) -> int:
+    def _running_agent(self, slug: str) -> str:
         agent = Names(slug).agent
         info = inspect_container(self.runner, agent)
         if info is None or not is_running(info):
             raise BottleError(f"bottle {slug} is not running", hint="see `claude-bottle list`")
+        return agent
+
+    def exec_argv(self, *, slug: str, argv: list[str], interactive: bool) -> int:
+        agent = self._running_agent(slug)
         flags = ["--interactive", "--tty"] if interactive else ["--interactive"]
         cmd = Command((DOCKER, "exec", *flags, "--user", AGENT_USER, "--workdir", WORKSPACE, agent, *argv))
         return self.runner.interactive(cmd)
+
+    def run_in_agent(self, *, slug: str, argv: list[str], input: bytes | None = None,
+                     timeout: float = 120) -> Result:
+        agent = self._running_agent(slug)
+        flags = ("--interactive",) if input is not None else ()
+        return self.runner.run(Command((DOCKER, "exec", *flags, "--user", AGENT_USER, agent, *argv),
+                                       input=input, timeout=timeout, check=False))
+
+    def probe_targets(self, *, slug: str) -> ProbeTargets:
+        return targets.probe_targets(self.runner, slug)
 
     def copy_out(self, *, slug: str, path: str, dest: Path) -> None:
         agent = Names(slug).agent

@@ -23,7 +23,7 @@ from claude_bottle.backends.base import (
 from claude_bottle.errors import BottleError
 from claude_bottle.identity import Names
 from claude_bottle.plan import CleanupItem, CleanupPlan, CleanupReport
-from claude_bottle.runner import Command
+from claude_bottle.runner import Command, Result
 from claude_bottle.secrets import plan_credentials, save_placeholders
 from claude_bottle.state import list_state_dirs
 from claude_bottle.workspace import exclusions_from_data, workspace_notes
@@ -188,7 +188,8 @@ class SmolmachinesBackend(Backend):
             git_dir=spec.state_dir / "git" if ws is not None else None, git_clone=clone,
             home_files=claude_code.home_files(
                 slug=spec.slug, prompt=spec.agent.prompt, placeholders=creds.agent_env, git=ws is not None,
-                git_identity=spec.git_identity, skills=spec.skills),
+                git_identity=spec.git_identity, skills=spec.skills,
+                claude_config=spec.agent.claude_config),
         )
         services = run_launch(runner=self.runner, smolvm=self.smolvm, inp=inp, secret_env=secret_env,
                               progress=progress, credentials=creds, git_credentials=git_creds)
@@ -206,6 +207,14 @@ class SmolmachinesBackend(Backend):
                                               "--user", "claude", "--workdir", "/workspace", "--", *argv),
                       env=self.smolvm.engine.env)
         return self.runner.interactive(cmd)
+
+    def run_in_agent(self, *, slug: str, argv: list[str], input: bytes | None = None,
+                     timeout: float = 120) -> Result:
+        flags = ("--interactive",) if input is not None else ()
+        cmd = Command(self.smolvm.engine.argv("machine", "exec", "--name", Names(slug).machine, *flags,
+                                              "--user", "claude", "--", *argv),
+                      env=self.smolvm.engine.env, input=input, timeout=timeout, check=False)
+        return self.runner.run(cmd)
 
     def logs(self, *, slug: str, follow: bool) -> int:
         """The sidecar bundle's logs (proxy decisions, git-gate), as for the docker backend."""
