@@ -69,6 +69,8 @@ class H(http.server.BaseHTTPRequestHandler):
             self.rfile.read(2)
             return
         out = json.dumps(dict(self.headers.items())).encode()
+        if self.path.startswith("/big"):  # past the proxy's 1 MiB streaming threshold
+            out = b"x" * (3 * 1024 * 1024) + out
         self.send_response(200); self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(out))); self.end_headers(); self.wfile.write(out)
     do_GET = do_POST = handle_one
@@ -265,3 +267,11 @@ def test_real_value_split_across_many_requests_does_not_reach_another_host(bottl
                  key=lambda r: int(str(r["path"]).split("i=")[1].split("&")[0]))
     rebuilt = "".join(str(r["path"]).split("p=")[1] for r in got)
     assert REAL not in rebuilt, "the pieces reassemble to the real value on the other host"
+
+
+def test_a_big_reflection_of_the_injected_key_is_not_streamed_past_the_check(bottle: Bottle) -> None:
+    """Responses past 1 MiB stream to the agent (big downloads), but not one to a request the proxy put
+    the real value in: that one is read whole and the value swapped for its placeholder."""
+    out = bottle.sh('curl -sS --max-time 30 -H "x-api-key: $RT_KEY" https://reflect.test/big | tail -c 2000')
+    assert out.returncode == 0, out
+    assert REAL not in out.stdout and "x-api-key" in out.stdout.lower(), out.stdout[-300:]

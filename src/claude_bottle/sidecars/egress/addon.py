@@ -38,7 +38,7 @@ from claude_bottle.sidecars import netinfo
 from claude_bottle.sidecars.audit import AuditLog, audit_record
 from claude_bottle.sidecars.config import BundleConfig
 from claude_bottle.sidecars.egress import guard
-from claude_bottle.sidecars.egress.credentials import WITHHELD_HOST, CredentialCheck
+from claude_bottle.sidecars.egress.credentials import INJECTED, WITHHELD_HOST, CredentialCheck
 from claude_bottle.sidecars.egress.headers import authority_port, forbidden_header_chars
 from claude_bottle.sidecars.egress.hosts import HostError, normalize_host
 from claude_bottle.sidecars.egress.policy import Policy, Refusal, Verdict, refusal_body
@@ -118,7 +118,8 @@ class EgressAddon:
         self.checks = list(request_checks(cfg) if checks is None else checks)
         self.clients: dict[str, _ClientState] = {}
         self.resolve = resolve
-        guard.install_body_cap(self._body_limit, self._body_refused)
+        guard.install_body_cap(self._body_limit, self._body_refused,
+                               lambda flow: bool(flow.metadata.get(INJECTED)))
         guard.install_layer_guard(self._raw_refused)
 
     # -- helpers --------------------------------------------------------------------------------

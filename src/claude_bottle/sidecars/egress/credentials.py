@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from claude_bottle.sidecars.config import BundleConfig
     from claude_bottle.sidecars.egress.policy import Verdict
 
-__all__ = ["REDACTED_PATH", "WITHHELD_HOST", "CredentialCheck", "missing_reason", "request_parts"]
+__all__ = ["INJECTED", "REDACTED_PATH", "WITHHELD_HOST", "CredentialCheck", "missing_reason", "request_parts"]
 
 log = logging.getLogger("claude_bottle.egress")
 

@@ -144,36 +144,49 @@ def fail_closed(on_error: Callable[..., None]) -> Callable[[F], F]:
 
 
 def install_body_cap(limit: Callable[[http.HTTPFlow], int],
-                     refuse: Callable[[http.HTTPFlow, int], str]) -> None:
-    """Make every HTTP stream check its request body against ``limit(flow)`` as each chunk arrives
-    (and against a declared ``Content-Length`` before the first); past it, ``refuse(flow, size)``
-    returns the message of a ``413`` that ends the stream, and the rest of the body is never read or
-    buffered. The last call's callbacks are the ones used (one addon per proxy process)."""
+                     refuse: Callable[[http.HTTPFlow, int], str],
+                     keep_whole: Callable[[http.HTTPFlow], bool] = lambda flow: False) -> None:
+    """Own mitmproxy's body-size decisions (``HttpStream.check_body_size``):
+
+    * a request body is checked against ``limit(flow)`` as each chunk arrives (and against a declared
+      ``Content-Length`` before the first); past it, ``refuse(flow, size)`` returns the message of a
+      ``413`` that ends the stream, and the rest is never read or buffered. A request body is never
+      streamed: it is scanned whole before anything of it leaves;
+    * a response body streams to the agent past ``stream_large_bodies`` (bounded memory for big
+      downloads), except where ``keep_whole(flow)`` (a response to a request the proxy put a credential
+      in: it is checked for the value before the agent sees it).
+
+    The last call's callbacks are the ones used (one addon per proxy process)."""
     stream_cls: Any = http_layers.HttpStream
-    stream_cls._claude_bottle_cap = (limit, refuse)
+    stream_cls._claude_bottle_cap = (limit, refuse, keep_whole)
     if getattr(stream_cls, "_claude_bottle_capped", False):
         return
     original = stream_cls.check_body_size
 
     def check_body_size(self: Any, request: bool) -> Generator[Any, Any, bool]:
-        if request and self.flow is not None and self.flow.request is not None:
-            size = len(self.request_body_buf)
-            if not size:
-                declared = self.flow.request.headers.get("content-length", "")
-                size = int(declared) if declared.isascii() and declared.isdigit() else 0
-            cap_for, refuse_with = stream_cls._claude_bottle_cap
-            if size > cap_for(self.flow):
-                message = refuse_with(self.flow, size)
-                self.flow.error = mflow.Error(message)
-                self.request_body_buf.clear()
-                yield http_layers.SendHttp(
-                    http_layers.ResponseProtocolError(self.stream_id, message,
-                                                      http_layers.ErrorCode.REQUEST_TOO_LARGE),
-                    self.context.client)
-                self.flow.live = False
-                self.client_state = self.state_errored
-                return True
-        return (yield from original(self, request))
+        cap_for, refuse_with, whole = stream_cls._claude_bottle_cap
+        if self.flow is None or self.flow.request is None:
+            return (yield from original(self, request))
+        if not request:
+            if whole(self.flow):
+                return False  # buffered in full, never streamed, so the response checks see it all
+            return (yield from original(self, request))
+        size = len(self.request_body_buf)
+        if not size:
+            declared = self.flow.request.headers.get("content-length", "")
+            size = int(declared) if declared.isascii() and declared.isdigit() else 0
+        if size > cap_for(self.flow):
+            message = refuse_with(self.flow, size)
+            self.flow.error = mflow.Error(message)
+            self.request_body_buf.clear()
+            yield http_layers.SendHttp(
+                http_layers.ResponseProtocolError(self.stream_id, message,
+                                                  http_layers.ErrorCode.REQUEST_TOO_LARGE),
+                self.context.client)
+            self.flow.live = False
+            self.client_state = self.state_errored
+            return True
+        return False  # never mitmproxy's streaming of a request: it would leave unscanned
 
     stream_cls.check_body_size = check_body_size
     stream_cls._claude_bottle_capped = True

@@ -65,6 +65,9 @@ def mitmdump_argv(cfg: BundleConfig, *, trust: Path, confdir: Path = CONFDIR) ->
         "--set", "termlog_verbosity=warn",
         "--set", "http3=false",
         "--set", "rawtcp=false",                   # never relay bytes that are not HTTP(S) (decision 0010)
+        # Responses past 1 MiB stream to the agent in bounded memory; request bodies never stream
+        # (guard.install_body_cap scans them whole), nor do responses the credential checks must read.
+        "--set", "stream_large_bodies=1m",
         "-s", str(SCRIPT),
     ]
 
