@@ -160,7 +160,8 @@ def test_env_value_refuses_interpolation(text: str) -> None:
 BOTTLE_ERRORS = [
     # -- structure -------------------------------------------------------------------------------
     ("egres: {}\n", 2, "unknown key 'egres' in bottle (did you mean 'egress'?)"),
-    ("zzz: 1\n", 2, "unknown key 'zzz' in bottle (known keys: egress, env, git, secrets, supervise)"),
+    ("zzz: 1\n", 2,
+     "unknown key 'zzz' in bottle (known keys: egress, env, git, resources, secrets, supervise)"),
     ("egress: {}\negress: {}\n", 3, "duplicate key 'egress' in bottle"),
     ("[a, b]\n", 2, "front matter must be a mapping of keys"),
     ("? [a]\n: b\n", 2, "keys of bottle must be strings"),

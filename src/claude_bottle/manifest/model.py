@@ -98,6 +98,15 @@ class GitDef:
 
 
 @dataclass(frozen=True)
+class ResourcesDef:
+    """``resources:``: caps asked for by the bottle; ``None`` takes the host-derived default."""
+
+    memory: int | None = None  # bytes
+    cpus: float | None = None
+    pids: int | None = None
+
+
+@dataclass(frozen=True)
 class BottleDef:
     name: str
     source: str  # file path, or "<built-in>"
@@ -106,6 +115,7 @@ class BottleDef:
     secrets: tuple[SecretDef, ...] = ()
     git: GitDef = field(default_factory=GitDef)
     supervise: bool = False
+    resources: ResourcesDef = field(default_factory=ResourcesDef)
     notes: str = ""
 
 

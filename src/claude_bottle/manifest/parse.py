@@ -19,13 +19,16 @@ from claude_bottle.manifest.model import (
     EnvValue,
     GitDef,
     GitRemote,
+    ResourcesDef,
     SecretDef,
 )
 from claude_bottle.manifest.nodes import Doc, split_front_matter
+from claude_bottle.resources import parse_memory
 
 __all__ = ["ParsedAgent", "env_value", "parse_agent", "parse_bottle"]
 
-BOTTLE_KEYS = ("egress", "env", "secrets", "git", "supervise")
+BOTTLE_KEYS = ("egress", "env", "secrets", "git", "supervise", "resources")
+RESOURCE_KEYS = ("memory", "cpus", "pids", "disk")
 AGENT_KEYS = ("bottle", "skills", "env", "claude_config")
 EGRESS_KEYS = ("allow",)
 ALLOW_KEYS = ("host", "methods", "paths", "passthrough", "dlp_exempt", "private", "ports")
@@ -273,6 +276,38 @@ def _git(doc: Doc, node: Node) -> GitDef:
     return GitDef(push=tuple(push), remotes=tuple(remotes))
 
 
+def _resources(doc: Doc, node: Node) -> ResourcesDef:
+    keys = doc.mapping(node, "resources")
+    for key, value in keys.items():
+        if key not in RESOURCE_KEYS:
+            raise doc.error(value, f"resources: unknown key {key!r} (known: {', '.join(RESOURCE_KEYS)})")
+    if "disk" in keys:
+        raise doc.error(keys["disk"], "resources.disk is not available yet: this engine's storage cannot "
+                                      "enforce a disk cap (remove it)")
+    memory = None
+    if "memory" in keys:
+        raw = str(getattr(keys["memory"], "value", ""))
+        memory = parse_memory(raw)
+        if memory is None:
+            raise doc.error(keys["memory"], f"resources.memory {raw!r} is not a size of 64m or more "
+                                            "(e.g. 4g, 512m)")
+    cpus = None
+    if "cpus" in keys:
+        try:
+            cpus = float(keys["cpus"].value)
+        except (TypeError, ValueError, AttributeError):
+            cpus = -1.0
+        if not 0.1 <= cpus <= 1024:
+            raise doc.error(keys["cpus"], "resources.cpus must be a number of CPUs, 0.1 or more (e.g. 1.5)")
+    pids = None
+    if "pids" in keys:
+        raw_pids = str(getattr(keys["pids"], "value", ""))
+        pids = int(raw_pids) if raw_pids.isdigit() else -1
+        if pids < 64:
+            raise doc.error(keys["pids"], "resources.pids must be a whole number, 64 or more")
+    return ResourcesDef(memory=memory, cpus=cpus, pids=pids)
+
+
 def parse_bottle(*, name: str, path: str, text: str) -> BottleDef:
     doc, keys, body = _front(path, text, "bottle", BOTTLE_KEYS)
     egress = _egress(doc, keys["egress"]) if "egress" in keys else EgressDef()
@@ -300,6 +335,7 @@ def parse_bottle(*, name: str, path: str, text: str) -> BottleDef:
         secrets=tuple(secrets),
         git=git,
         supervise=supervise,
+        resources=_resources(doc, keys["resources"]) if "resources" in keys else ResourcesDef(),
         notes=body.strip(),
     )
 

@@ -21,6 +21,7 @@ from claude_bottle.backends.base import (
 from claude_bottle.errors import BottleError
 from claude_bottle.identity import Names
 from claude_bottle.plan import CleanupPlan, CleanupReport
+from claude_bottle.resources import bottle_caps
 from claude_bottle.runner import Command, Result
 from claude_bottle.secrets import CredentialSet, delivery_command, plan_credentials, save_placeholders
 from claude_bottle.state import list_state_dirs
@@ -36,10 +37,7 @@ from claude_bottle_docker.prune import prune_images, report_prune
 from claude_bottle_docker.render import active_sidecars, literal_env, render_stage
 from claude_bottle_docker.topology import (
     AGENT_USER,
-    MEMORY_LIMIT,
-    PIDS_LIMIT,
     WORKSPACE,
-    agent_cpus,
     agent_env,
 )
 
@@ -99,9 +97,8 @@ class DockerBackend(Backend):
             networks=(names.internal_net, names.egress_net),
             stage_dir=stage_dir,
             details=(
-                ("agent container", f"{names.agent} (user {AGENT_USER}, no capabilities, "
-                                    f"{MEMORY_LIMIT} memory, {agent_cpus()} CPUs, "
-                                    f"{PIDS_LIMIT} pids)"),
+                ("agent container", f"{names.agent} (user {AGENT_USER}, no capabilities)"),
+                ("resource caps", bottle_caps(spec.bottle).describe()),
                 ("sidecar bundle", f"{names.bundle} (proxy egress:3128, DNS for bundle names only)"),
                 ("internal network", f"{names.internal_net} (no route off the bottle)"),
                 ("egress network", names.egress_net),
@@ -149,7 +146,8 @@ class DockerBackend(Backend):
         save_placeholders(spec.state_dir, creds)  # for `start`, should the bundle lose them
         # Placeholders are not secret, but they travel like secrets: off argv, out of `ps`.
         secret_env = {**{n: secrets.env[n] for n in inp.secret_env_names}, **creds.agent_env}
-        inp = replace(inp, secret_env_names=tuple(sorted(secret_env)), home_files=claude_code.home_files(
+        inp = replace(inp, secret_env_names=tuple(sorted(secret_env)), caps=bottle_caps(spec.bottle),
+                      home_files=claude_code.home_files(
             slug=spec.slug, prompt=spec.agent.prompt, placeholders=creds.agent_env, git=ws is not None,
             git_identity=spec.git_identity, skills=spec.skills,
             claude_config=spec.agent.claude_config))

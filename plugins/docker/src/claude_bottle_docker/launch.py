@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from claude_bottle.errors import BottleError
 from claude_bottle.gitwork import GIT_MOUNT
 from claude_bottle.identity import Names, labels
+from claude_bottle.resources import Caps
 from claude_bottle.runner import Command
 from claude_bottle.secrets import CredentialSet, delivery_command
 from claude_bottle_docker import bundle as bundle_mod
@@ -60,6 +61,7 @@ class LaunchInputs:
     workspace_exclude: Mapping[str, str] = field(default_factory=dict)  # path -> why it stays behind
     # The agent's home files (Claude Code's config, CLAUDE.md, git identity, skills): claude_code.home_files
     home_files: Mapping[str, bytes] = field(default_factory=dict)
+    caps: Caps | None = None  # the agent's resource caps (claude_bottle.resources)
     git_dir: Path | None = None            # <state_dir>/git when the workspace is a git clone (issue 5)
     git_clone: tuple[tuple[str, ...], ...] = ()  # argv run as the agent user to clone it
     services: tuple[str, ...] = ("egress",)      # the sidecars the bundle runs (render.active_sidecars)
@@ -122,7 +124,7 @@ def _steps(runner: Runner, inp: LaunchInputs, names: Names, *, secret_env: Mappi
     # runs nothing but `sleep` until provisioning, which waits for the proxy.
     with progress.phase("agent"):
         run = AgentRun(names=names, image=inp.agent_image, labels=inp.labels("agent"), env=inp.env,
-                       secret_env_names=inp.secret_env_names, dns=internal_ip)
+                       secret_env_names=inp.secret_env_names, dns=internal_ip, caps=inp.caps)
         runner.run(agent_run_command(run, secret_env))
     with progress.phase("proxy ready"):
         bundle_mod.wait_ready(runner, names.bundle, host=egress_ip, port=PROXY_PORT)

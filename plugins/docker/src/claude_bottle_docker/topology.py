@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from claude_bottle.identity import Names
+from claude_bottle.resources import Caps
 from claude_bottle.runner import Command
 from claude_bottle_docker.docker import DOCKER, label_args
 
@@ -83,6 +84,14 @@ def agent_env(*, literal_env: Mapping[str, str]) -> dict[str, str]:
     return env
 
 
+def _cap_args(caps: Caps | None) -> list[str]:
+    if caps is None:
+        return ["--pids-limit", str(PIDS_LIMIT), "--memory", MEMORY_LIMIT, "--cpus", agent_cpus()]
+    # swap = memory: the cap is on memory and swap together, so a bottle cannot page the host to death
+    return ["--pids-limit", str(caps.pids), "--memory", str(caps.memory), "--memory-swap", str(caps.memory),
+            "--cpus", f"{caps.cpus:g}"]
+
+
 @dataclass(frozen=True)
 class AgentRun:
     """Everything ``docker run`` needs for the agent container."""
@@ -93,6 +102,8 @@ class AgentRun:
     env: Mapping[str, str]
     secret_env_names: tuple[str, ...]
     dns: str
+    # The bottle's caps (claude_bottle.resources); None: the defaults below.
+    caps: Caps | None = None
 
 
 def agent_run_command(run: AgentRun, secret_env: Mapping[str, str]) -> Command:
@@ -105,7 +116,7 @@ def agent_run_command(run: AgentRun, secret_env: Mapping[str, str]) -> Command:
         "--dns", run.dns,
         "--user", AGENT_USER, "--workdir", WORKSPACE,
         "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
-        "--pids-limit", str(PIDS_LIMIT), "--memory", MEMORY_LIMIT, "--cpus", agent_cpus(),
+        *_cap_args(run.caps),
         "--sysctl", "net.ipv6.conf.all.disable_ipv6=1",
         "--sysctl", "net.ipv6.conf.default.disable_ipv6=1",
         "--init",
