@@ -6,15 +6,7 @@ shows up either here (allowed) or as a refusal in the bottle's audit log (not al
 
 from __future__ import annotations
 
-import json
-import shutil
-import tempfile
-import uuid
-from pathlib import Path
-
-from tests.integration.dockerkit import HOST_CA, docker
-from tests.integration.testca import make_certs
-from tests.integration.upstream import _sidecars_image
+from tests.integration.testca import TlsService
 
 __all__ = ["CANDIDATES", "REPLY", "StandIns"]
 
@@ -75,38 +67,10 @@ srv.serve_forever()
 '''  # noqa: E501 - a program, not Python source
 
 
-class StandIns:
-    def __init__(self, *, home: Path, label: str, names: tuple[str, ...] = CANDIDATES) -> None:
-        self.names = names
-        self.id = uuid.uuid4().hex[:8]
-        self.name = self.network = f"cb-standin-{self.id}"
-        self.labels = ["--label", f"{label}={home}"]
-        self.dir = Path(tempfile.mkdtemp(prefix="cb-standin-"))
-        self.dir.chmod(0o755)
-
-    def __enter__(self) -> StandIns:
-        try:
-            make_certs(self.dir, list(self.names))
-            (self.dir / "server.py").write_text(SERVER)
-            docker("network", "create", *self.labels, self.network)
-            aliases = [a for n in self.names for a in ("--network-alias", n)]
-            docker("run", "-d", "--name", self.name, *self.labels, "--network", self.network, *aliases,
-                   "--mount", f"type=bind,source={self.dir},target=/certs,readonly",
-                   "--entrypoint", "python3", _sidecars_image(), "/certs/server.py")
-        except BaseException:
-            self.__exit__()
-            raise
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        docker("rm", "-f", self.name, check=False)
-        docker("network", "rm", self.network, check=False)
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-    def trust_bundle(self) -> bytes:
-        host = HOST_CA.read_bytes() if HOST_CA.is_file() else b""
-        return host + b"\n" + (self.dir / "ca.pem").read_bytes()
+class StandIns(TlsService):
+    names = CANDIDATES
+    script = SERVER
+    prefix = "cb-standin"
 
     def received(self) -> list[dict[str, object]]:
-        out = docker("exec", self.name, "sh", "-c", "cat /tmp/requests.jsonl 2>/dev/null || true")
-        return [json.loads(line) for line in out.splitlines() if line.strip()]
+        return self.records()

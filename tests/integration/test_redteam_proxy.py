@@ -20,22 +20,18 @@ from __future__ import annotations
 import base64
 import json
 import secrets
-import shutil
 import string
 import struct
-import tempfile
 import time
 import uuid
 import zipfile
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
-from tests.integration.dockerkit import HOST_CA, TEST_LABEL, AgentBottle, Env, connect, docker
-from tests.integration.testca import make_certs
-from tests.integration.upstream import _sidecars_image
+from tests.integration.dockerkit import TEST_LABEL, AgentBottle, Env, connect, docker
+from tests.integration.testca import TlsService
 
 pytestmark = pytest.mark.integration
 
@@ -148,42 +144,11 @@ else {
 """  # noqa: E501 - a program, not Python source
 
 
-class Sink:
+class Sink(TlsService):
     host = "sink.test"
-
-    def __init__(self, home: Path) -> None:
-        self.id = uuid.uuid4().hex[:8]
-        self.name = f"cb-sink-{self.id}"
-        self.network = f"cb-sink-{self.id}"
-        self.labels = ["--label", f"{TEST_LABEL}={home}"]
-        self.dir = Path(tempfile.mkdtemp(prefix="cb-sink-"))
-        self.dir.chmod(0o755)
-
-    def __enter__(self) -> Sink:
-        try:
-            make_certs(self.dir, [self.host])
-            docker("network", "create", *self.labels, self.network)
-            docker("run", "-d", "--name", self.name, *self.labels, "--network", self.network,
-                   "--network-alias", self.host,
-                   "--mount", f"type=bind,source={self.dir},target=/certs,readonly",
-                   "--entrypoint", "python3", _sidecars_image(), "-c", SINK)
-        except BaseException:
-            self.__exit__()
-            raise
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        docker("rm", "-f", self.name, check=False)
-        docker("network", "rm", self.network, check=False)
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-    @property
-    def ca(self) -> str:
-        return (self.dir / "ca.pem").read_text()
-
-    def trust_bundle(self) -> bytes:
-        host = HOST_CA.read_bytes() if HOST_CA.is_file() else b""
-        return host + b"\n" + (self.dir / "ca.pem").read_bytes()
+    names = (host,)
+    script = SINK
+    prefix = "cb-sink"
 
     def received(self) -> bytes:
         return docker("exec", self.name, "sh", "-c", "cat /tmp/rx-* 2>/dev/null || true").encode(
@@ -207,7 +172,7 @@ class Bottle(AgentBottle):
 
 @pytest.fixture(scope="module")
 def sink(env: Env, images: None) -> Iterator[Sink]:
-    with Sink(env.home) as s:
+    with Sink(env.home, label=TEST_LABEL) as s:
         yield s
 
 

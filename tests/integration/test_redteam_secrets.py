@@ -14,20 +14,17 @@ from __future__ import annotations
 import base64
 import json
 import secrets
-import shutil
 import string
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 import zlib
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from tests.integration.dockerkit import HOST_CA, TEST_LABEL, AgentBottle, Env, connect, docker
-from tests.integration.upstream import _sidecars_image
+from tests.integration.dockerkit import TEST_LABEL, AgentBottle, Env, connect, docker
+from tests.integration.testca import TlsService
 
 from claude_bottle.identity import Names
 
@@ -127,52 +124,13 @@ http.request({host: proxy.hostname, port: proxy.port, method: 'CONNECT', path: h
 """
 
 
-class Reflector:
-    def __init__(self, home: Path) -> None:
-        self.id = uuid.uuid4().hex[:8]
-        self.labels = ["--label", f"{TEST_LABEL}={home}"]
-        self.name = self.network = f"cb-redteam-{self.id}"
-        self.dir = Path(tempfile.mkdtemp(prefix="cb-redteam-"))
-
-    def __enter__(self) -> Reflector:
-        def ssl(*args: str) -> None:
-            subprocess.run(["openssl", *args], cwd=self.dir, check=True, capture_output=True)
-
-        ssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=cb redteam CA",
-            "-keyout", "ca.key", "-out", "ca.pem", "-addext", "basicConstraints=critical,CA:TRUE",
-            "-addext", "keyUsage=critical,keyCertSign,cRLSign")
-        ssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={NAMES[0]}", "-keyout", "server.key",
-            "-out", "server.csr")
-        (self.dir / "ext.cnf").write_text("subjectAltName=" + ",".join(f"DNS:{n}" for n in NAMES)
-                                          + "\nextendedKeyUsage=serverAuth\n")
-        ssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-            "-days", "2", "-out", "server.pem", "-extfile", "ext.cnf")
-        for name in ("server.key", "server.pem", "ca.pem"):
-            (self.dir / name).chmod(0o644)
-        self.dir.chmod(0o755)
-        try:
-            docker("network", "create", *self.labels, self.network)
-            aliases = [arg for n in NAMES for arg in ("--network-alias", n)]
-            docker("run", "-d", "--name", self.name, *self.labels, "--network", self.network, *aliases,
-                   "--mount", f"type=bind,source={self.dir},target=/certs,readonly",
-                   "--entrypoint", "python3", _sidecars_image(), "-c", SERVER)
-        except BaseException:
-            self.__exit__()
-            raise
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        docker("rm", "-f", self.name, check=False)
-        docker("network", "rm", self.network, check=False)
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-    def trust_bundle(self) -> bytes:
-        host = HOST_CA.read_bytes() if HOST_CA.is_file() else b""
-        return host + b"\n" + (self.dir / "ca.pem").read_bytes()
+class Reflector(TlsService):
+    names = NAMES
+    script = SERVER
+    prefix = "cb-redteam"
 
     def received(self) -> list[dict[str, object]]:
-        out = docker("exec", self.name, "sh", "-c", "cat /tmp/requests.jsonl 2>/dev/null || true")
-        return [json.loads(line) for line in out.splitlines() if line.strip()]
+        return self.records()
 
     def everything_received(self) -> str:
         """Every request as text: headers, path and the body (decoded from the record's base64)."""
@@ -184,7 +142,7 @@ Bottle = AgentBottle
 
 @pytest.fixture(scope="module")
 def reflector(env: Env, images: None) -> Iterator[Reflector]:
-    with Reflector(env.home) as ref:
+    with Reflector(env.home, label=TEST_LABEL) as ref:
         yield ref
 
 

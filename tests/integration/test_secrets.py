@@ -13,21 +13,16 @@ from __future__ import annotations
 import base64
 import json
 import secrets
-import shutil
 import string
 import subprocess
 import sys
-import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from tests.integration.dockerkit import TEST_LABEL, AgentBottle, Env, connect, docker
-from tests.integration.testca import make_certs, trust_bundle
-from tests.integration.upstream import _sidecars_image
+from tests.integration.testca import TlsService
 
 pytestmark = pytest.mark.integration
 
@@ -177,43 +172,18 @@ http.request({host: proxy.hostname, port: proxy.port, method: 'CONNECT', path: h
 """
 
 
-class Recorder:
-    """The recording server: one labelled network and container, a throw-away CA for three names."""
+class Recorder(TlsService):
+    """The recording server: one labelled network and container, a throw-away CA for its names."""
 
-    def __init__(self, home: Path) -> None:
-        self.id = uuid.uuid4().hex[:8]
-        self.labels = ["--label", f"{TEST_LABEL}={home}"]
-        self.name = self.network = f"cb-secrets-{self.id}"
-        self.dir = Path(tempfile.mkdtemp(prefix="cb-secrets-"))
-
-    def __enter__(self) -> Recorder:
-        make_certs(self.dir, NAMES, label="cb secrets test")
-        try:
-            docker("network", "create", *self.labels, self.network)
-            aliases = [arg for n in NAMES for arg in ("--network-alias", n)]
-            docker("run", "-d", "--name", self.name, *self.labels, "--network", self.network, *aliases,
-                   "--mount", f"type=bind,source={self.dir},target=/certs,readonly",
-                   "--entrypoint", "python3", _sidecars_image(), "-c", SERVER)
-        except BaseException:
-            self.__exit__()
-            raise
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        docker("rm", "-f", self.name, check=False)
-        docker("network", "rm", self.network, check=False)
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-    def trust_bundle(self) -> bytes:
-        return trust_bundle(self.dir)
+    names = NAMES
+    script = SERVER
+    prefix = "cb-secrets"
 
     def received(self) -> list[dict[str, object]]:
-        out = docker("exec", self.name, "sh", "-c", "cat /tmp/requests.jsonl 2>/dev/null || true")
-        return [json.loads(line) for line in out.splitlines() if line.strip()]
+        return self.records()
 
     def websocket_messages(self) -> list[bytes]:
-        out = docker("exec", self.name, "sh", "-c", "cat /tmp/websocket.jsonl 2>/dev/null || true")
-        return [base64.b64decode(json.loads(line)["message"]) for line in out.splitlines() if line.strip()]
+        return [base64.b64decode(str(r["message"])) for r in self.records("/tmp/websocket.jsonl")]
 
     def bodies(self) -> bytes:
         return b"\n".join(base64.b64decode(str(r["body"])) for r in self.received())
@@ -233,7 +203,7 @@ class Bottle(AgentBottle):
 
 @pytest.fixture(scope="module")
 def recorder(env: Env, images: None) -> Iterator[Recorder]:
-    with Recorder(env.home) as rec:
+    with Recorder(env.home, label=TEST_LABEL) as rec:
         yield rec
 
 

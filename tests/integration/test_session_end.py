@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,13 +25,20 @@ def git(*args: str, cwd: Path) -> str:
     return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True, env=env).stdout
 
 
-def _up(env: Env, repo: Path) -> AgentBottle:
-    git("init", "-q", "-b", "main", str(repo), cwd=repo.parent)
+@pytest.fixture
+def up_in_repo(env: Env, images: None, tmp_path: Path) -> Iterator[tuple[AgentBottle, Path]]:
+    """A bottle started in a fresh git repository; taken down with --discard whatever the test did."""
+    repo = tmp_path / "project"
+    repo.mkdir()
+    git("init", "-q", "-b", "main", str(repo), cwd=tmp_path)
     (repo / "README.md").write_text("the user's project\n")
     git("add", ".", cwd=repo)
     git("commit", "-qm", "first", cwd=repo)
     slug = json.loads(env.cli("up", "--detach", "--yes", "--json", cwd=repo).stdout)["slug"]
-    return AgentBottle(slug, env)
+    try:
+        yield AgentBottle(slug, env), repo
+    finally:
+        env.cli("down", slug, "--yes", "--discard", check=False)
 
 
 def _work(bottle: AgentBottle) -> None:
@@ -52,73 +60,57 @@ def _fetched(env: Env, slug: str, repo: Path) -> None:
     assert "junk.log" not in git("ls-tree", "-r", "--name-only", f"claude/{slug}-wip", cwd=repo)
 
 
+Repo = tuple[AgentBottle, Path]
+
+
 @pytest.mark.parametrize("how", ["down", "down-all"])
-def test_down_saves_commits_and_uncommitted_work_for_fetch(env: Env, images: None, tmp_path: Path,
-                                                           how: str) -> None:
-    repo = tmp_path / "project"
-    repo.mkdir()
-    bottle = _up(env, repo)
-    try:
-        _work(bottle)
-        args = ("down", bottle.slug, "--yes") if how == "down" else ("down", "--all", "--yes")
-        out = env.cli(*args)
-        said = out.stdout + out.stderr
-        assert "saved to the bottle's mirror" in said and f"claude/{bottle.slug}-wip" in said, said
-        assert f"claude-bottle fetch {bottle.slug}" in said, said
-        assert labelled(f"dev.claude-bottle.slug={bottle.slug}") == []  # the bottle itself is gone
-        assert env.state_dir(bottle.slug).is_dir()  # its work is not
-        _fetched(env, bottle.slug, repo)
-    finally:
-        env.cli("down", bottle.slug, "--yes", "--discard", check=False)
+def test_down_saves_commits_and_uncommitted_work_for_fetch(env: Env, up_in_repo: Repo, how: str) -> None:
+    bottle, repo = up_in_repo
+    _work(bottle)
+    args = ("down", bottle.slug, "--yes") if how == "down" else ("down", "--all", "--yes")
+    out = env.cli(*args)
+    said = out.stdout + out.stderr
+    assert "saved to the bottle's mirror" in said and f"claude/{bottle.slug}-wip" in said, said
+    assert f"claude-bottle fetch {bottle.slug}" in said, said
+    assert labelled(f"dev.claude-bottle.slug={bottle.slug}") == []  # the bottle itself is gone
+    assert env.state_dir(bottle.slug).is_dir()  # its work is not
+    _fetched(env, bottle.slug, repo)
 
 
-def test_a_stopped_bottle_is_listed_spared_by_cleanup_and_started_again(env: Env, images: None,
-                                                                         tmp_path: Path) -> None:
-    repo = tmp_path / "project"
-    repo.mkdir()
-    bottle = _up(env, repo)
-    try:
-        _work(bottle)
-        docker("stop", "-t", "1", bottle.agent, bottle.bundle)  # as a host reboot leaves it
-        row = next(r for r in json.loads(env.cli("list", "--json").stdout) if r["slug"] == bottle.slug)
-        assert row["state"] == "stopped", row
-        plan = env.cli("cleanup", "--dry-run", "--json")
-        assert bottle.slug not in plan.stdout, plan.stdout
-        kept = env.cli("down", bottle.slug, "--yes", check=False)
-        assert kept.returncode == 1 and f"claude-bottle down {bottle.slug} --discard" in kept.stderr, kept
-        assert labelled(f"dev.claude-bottle.slug={bottle.slug}"), "the bottle was removed with its work"
-        env.cli("start", bottle.slug)
-        assert bottle.sh("cat /workspace/draft.txt").stdout == "draft\n"  # the work survived the stop
-        out = env.cli("down", bottle.slug, "--yes")
-        assert "saved to the bottle's mirror" in out.stdout + out.stderr
-        _fetched(env, bottle.slug, repo)
-    finally:
-        env.cli("down", bottle.slug, "--yes", "--discard", check=False)
+def test_a_stopped_bottle_is_listed_spared_by_cleanup_and_started_again(env: Env, up_in_repo: Repo) -> None:
+    bottle, repo = up_in_repo
+    _work(bottle)
+    docker("stop", "-t", "1", bottle.agent, bottle.bundle)  # as a host reboot leaves it
+    row = next(r for r in json.loads(env.cli("list", "--json").stdout) if r["slug"] == bottle.slug)
+    assert row["state"] == "stopped", row
+    plan = env.cli("cleanup", "--dry-run", "--json")
+    assert bottle.slug not in plan.stdout, plan.stdout
+    kept = env.cli("down", bottle.slug, "--yes", check=False)
+    assert kept.returncode == 1 and f"claude-bottle down {bottle.slug} --discard" in kept.stderr, kept
+    assert labelled(f"dev.claude-bottle.slug={bottle.slug}"), "the bottle was removed with its work"
+    env.cli("start", bottle.slug)
+    assert bottle.sh("cat /workspace/draft.txt").stdout == "draft\n"  # the work survived the stop
+    out = env.cli("down", bottle.slug, "--yes")
+    assert "saved to the bottle's mirror" in out.stdout + out.stderr
+    _fetched(env, bottle.slug, repo)
 
 
-def test_a_stopped_agent_is_kept_until_the_user_discards_it(env: Env, images: None, tmp_path: Path) -> None:
-    repo = tmp_path / "project"
-    repo.mkdir()
-    bottle = _up(env, repo)
-    try:
-        _work(bottle)
-        docker("stop", "-t", "1", bottle.agent)
-        kept = env.cli("down", bottle.slug, "--yes", check=False)
-        assert kept.returncode == 1, kept
-        assert "--discard" in kept.stderr and "kept bottle" in kept.stderr, kept.stderr
-        assert labelled(f"dev.claude-bottle.slug={bottle.slug}"), "the bottle was removed with its work"
-        gone = env.cli("down", bottle.slug, "--yes", "--discard")
-        assert gone.returncode == 0
-        assert labelled(f"dev.claude-bottle.slug={bottle.slug}") == []
-        assert not env.state_dir(bottle.slug).exists()
-    finally:
-        env.cli("down", bottle.slug, "--yes", "--discard", check=False)
+def test_a_stopped_agent_is_kept_until_the_user_discards_it(env: Env, up_in_repo: Repo) -> None:
+    bottle, _ = up_in_repo
+    _work(bottle)
+    docker("stop", "-t", "1", bottle.agent)
+    kept = env.cli("down", bottle.slug, "--yes", check=False)
+    assert kept.returncode == 1, kept
+    assert "--discard" in kept.stderr and "kept bottle" in kept.stderr, kept.stderr
+    assert labelled(f"dev.claude-bottle.slug={bottle.slug}"), "the bottle was removed with its work"
+    gone = env.cli("down", bottle.slug, "--yes", "--discard")
+    assert gone.returncode == 0
+    assert labelled(f"dev.claude-bottle.slug={bottle.slug}") == []
+    assert not env.state_dir(bottle.slug).exists()
 
 
-def test_nothing_to_save_removes_everything(env: Env, images: None, tmp_path: Path) -> None:
-    repo = tmp_path / "project"
-    repo.mkdir()
-    bottle = _up(env, repo)
+def test_nothing_to_save_removes_everything(env: Env, up_in_repo: Repo) -> None:
+    bottle, _ = up_in_repo
     out = env.cli("down", bottle.slug, "--yes")
     assert "saved" not in out.stdout + out.stderr
     assert not env.state_dir(bottle.slug).exists()
