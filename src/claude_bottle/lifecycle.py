@@ -353,11 +353,13 @@ def _keep_copied_workspace(backend: Backend, slug: str, state: StateDir) -> str:
     return ""
 
 
-def down(slug: str, *, settings: Settings, runner: Runner, discard: bool = False) -> DownResult:
+def down(slug: str, *, settings: Settings, runner: Runner, discard: bool = False,
+         listed: bool = False) -> DownResult:
     """Remove bottle ``slug`` on its backend (from its metadata; every backend when that is gone),
     then its state dir unless preserved or holding work not fetched yet. First the agent's work is
     saved to its gate (unless ``discard``): a bottle whose work cannot be saved is kept. Idempotent: a
-    bottle already gone is a no-op."""
+    bottle already gone is a no-op. ``listed``: the caller just saw the bottle in ``list_active``, so
+    its backend need not be asked again whether it exists (``down --all``)."""
     if not identity.is_slug(slug):
         raise BottleError(f"{slug!r} is not a bottle slug", hint="see claude-bottle list")
     state = StateDir(settings.state_root / slug)
@@ -367,7 +369,7 @@ def down(slug: str, *, settings: Settings, runner: Runner, discard: bool = False
         source = str(state.metadata_path)
         made_by = registry.get_backend(meta.backend, runner=runner, settings=settings, source=source)
         backends = {meta.backend: made_by}
-        if meta.live and not discard and _present(made_by, slug):
+        if meta.live and not discard and (listed or _present(made_by, slug)):
             kept = _save_work(made_by, slug, state)
             if kept:
                 return DownResult(slug, error=kept)

@@ -81,7 +81,9 @@ def down(
         question = f"take down {len(slugs)} live bottles?"
         if not ui.confirm(question, yes=yes, context=ui.active_table(listing.bottles)):
             raise typer.Exit(1)
-    results = [lifecycle.down(s, settings=settings, runner=runner, discard=discard) for s in slugs]
+    # With --all each bottle was just listed: down need not ask its backend again whether it exists.
+    results = [lifecycle.down(s, settings=settings, runner=runner, discard=discard, listed=not slug)
+               for s in slugs]
     ok = all([_report(r, as_json=as_json) for r in results])
     if as_json:
         ui.print_json([ui.down_json(r, state_left=(settings.state_root / r.slug).is_dir(), discard=discard)
